@@ -1,0 +1,1 @@
+"""bncheck: derive, emit and verify the Batch Normalization backward pass."""

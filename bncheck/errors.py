@@ -1,0 +1,60 @@
+"""The one exception tree of bncheck.
+
+A user-facing error carries a kebab-case ``code`` (stable, for scripts and JSON),
+a ``message`` that says what is wrong, and a ``hint`` that says what to do. The CLI
+prints the three and exits with status 2; it never shows a traceback for them.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BncheckError",
+    "MissingDependencyError",
+    "SpecError",
+    "UsageError",
+]
+
+
+class BncheckError(Exception):
+    """Base of every error bncheck raises on purpose."""
+
+    code: str = "bncheck-error"
+
+    def __init__(self, message: str, hint: str = "", *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        if code is not None:
+            self.code = code
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message, "hint": self.hint}
+
+
+class UsageError(BncheckError):
+    """A command-line or API argument that bncheck cannot act on."""
+
+    code = "usage"
+
+
+class SpecError(BncheckError):
+    """A NormSpec that does not describe a normalization bncheck can handle."""
+
+    code = "bad-spec"
+
+
+class MissingDependencyError(BncheckError):
+    """An optional dependency (torch, matplotlib) is needed and not installed."""
+
+    code = "missing-dependency"
+
+    @classmethod
+    def for_module(cls, module: str, extra: str, purpose: str) -> MissingDependencyError:
+        pin = "torch==2.13.0" if module == "torch" else module
+        return cls(
+            f"{purpose} needs {module}, which is not installed",
+            f"install it with: pip install 'bncheck[{extra}]'  (or: pip install {pin})",
+        )
