@@ -1,1 +1,41 @@
-"""bncheck: derive, emit and verify the Batch Normalization backward pass."""
+"""bncheck: derive, emit and verify the Batch Normalization backward pass.
+
+Importing bncheck is cheap: numpy, sympy and torch load when a function that
+needs them is first used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bncheck.errors import BncheckError
+from bncheck.spec import SPECS, NormSpec, get_spec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SPECS",
+    "BncheckError",
+    "NormSpec",
+    "__version__",
+    "derive",
+    "emit_source",
+    "get_spec",
+    "load_backward",
+    "prove",
+]
+
+_LAZY = {
+    "derive": "bncheck.symbolic",
+    "prove": "bncheck.symbolic",
+    "emit_source": "bncheck.emit",
+    "load_backward": "bncheck.emit",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'bncheck' has no attribute {name!r}")

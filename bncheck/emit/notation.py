@@ -11,7 +11,13 @@ import sympy as sp
 
 from bncheck.names import NAMES
 
-__all__ = ["lhs_latex", "lhs_unicode", "to_code_text", "to_latex", "to_unicode"]
+__all__ = [
+    "equation_latex",
+    "equation_unicode",
+    "to_code_text",
+    "to_latex",
+    "to_unicode",
+]
 
 _UNICODE_SUB = str.maketrans("ijkmn0123456789", "ᵢⱼₖₘₙ₀₁₂₃₄₅₆₇₈₉")
 
@@ -60,14 +66,6 @@ def to_unicode(expr: sp.Expr) -> str:
     return sp.pretty(_display(expr, "unicode"), use_unicode=True)
 
 
-def lhs_latex(expr: sp.Expr) -> str:
-    return to_latex(expr)
-
-
-def lhs_unicode(expr: sp.Expr) -> str:
-    return sp.pretty(_display(expr, "unicode"), use_unicode=True)
-
-
 class _CodeTextPrinter(sp.printing.str.StrPrinter):
     """One-line formulas in code names, Σ(...) for a group sum: for docstrings."""
 
@@ -81,3 +79,13 @@ def to_code_text(expr: sp.Expr) -> str:
         lambda e: isinstance(e, sp.Indexed), lambda e: sp.Symbol(str(e.base.label))
     )
     return _CodeTextPrinter().doprint(arrays)
+
+
+def equation_unicode(lhs: sp.Expr, rhs: sp.Expr) -> str:
+    """``lhs = rhs`` as SymPy's two-dimensional pretty print, in the paper's symbols."""
+    eq = sp.Eq(_display(lhs, "unicode"), _display(rhs, "unicode"), evaluate=False)
+    return sp.pretty(eq, use_unicode=True)
+
+
+def equation_latex(lhs: sp.Expr, rhs: sp.Expr) -> str:
+    return f"{to_latex(lhs)} = {to_latex(rhs)}"

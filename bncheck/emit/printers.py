@@ -12,7 +12,7 @@ from typing import Any
 
 import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
-from sympy.printing.pytorch import TorchPrinter
+from sympy.printing.pycode import PythonCodePrinter
 
 from bncheck.spec import NormSpec
 
@@ -119,7 +119,9 @@ class NumpyGroupPrinter(_GroupPrinterMixin, NumPyPrinter):
     pass
 
 
-class TorchGroupPrinter(_GroupPrinterMixin, TorchPrinter):
+class TorchGroupPrinter(_GroupPrinterMixin, PythonCodePrinter):
+    # Not sympy.printing.pytorch.TorchPrinter: importing it imports torch (+1.3 s), and
+    # emitting torch source must work without torch installed.
     pass
 
 

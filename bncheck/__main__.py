@@ -1,0 +1,5 @@
+import sys
+
+from bncheck.cli import main
+
+sys.exit(main())
