@@ -132,8 +132,8 @@ def numpy_part(n: int, d: int, rounds: int) -> None:
     want = one_liner(dy, x, gamma)
     peers = (best_numpy, best_numpy_gemv, one_liner, staged_paper, kratzert)
     for f in (emitted, *peers):
-        got = f(dy, x, gamma)
-        assert all(np.allclose(g, w, rtol=1e-9, atol=1e-12) for g, w in zip(got, want)), f
+        for g, w in zip(f(dy, x, gamma), want, strict=True):
+            np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-12, err_msg=f.__name__)
     out = np.empty_like(x)
     candidates: dict[str, Callable[[], object]] = {"floor": lambda: np.add(x, dy, out=out)}
     candidates["emitted (bncheck)"] = lambda: emitted(dy, x, gamma)
@@ -173,7 +173,7 @@ def torch_part(n: int, d: int, rounds: int, threads: int) -> None:
             dy, x, gamma, None, None, mean, invstd, True, 1e-5, [True, True, True]
         )
 
-    for got, want in zip(emitted(dy, x, gamma), native_backward()):
+    for got, want in zip(emitted(dy, x, gamma), native_backward(), strict=True):
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
     out = torch.empty_like(x)
     candidates: dict[str, Callable[[], object]] = {

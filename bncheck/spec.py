@@ -64,8 +64,11 @@ class NormSpec:
             raise SpecError("every axis is reduced, so there is no feature axis", "keep one")
         if not self.eps > 0:
             raise SpecError(f"eps must be positive, got {self.eps}", "the default is 1e-5")
-        choices = {"variance": ("biased", "unbiased"), "mode": ("train", "eval")}
-        choices["running"] = tuple(_DEFAULT_MOMENTUM)
+        choices: dict[str, tuple[str, ...]] = {
+            "variance": ("biased", "unbiased"),
+            "mode": ("train", "eval"),
+            "running": tuple(_DEFAULT_MOMENTUM),
+        }
         for attr, allowed in choices.items():
             if getattr(self, attr) not in allowed:
                 raise SpecError(f"{attr} must be one of {allowed}, got {getattr(self, attr)!r}")

@@ -26,7 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--variance", choices=("biased", "unbiased"), default="biased")
     parser.add_argument("--format", default="text", help=f"one of {', '.join(FORMATS)}")
-    parser.add_argument("--emit", metavar="TARGET", help=f"print emitted code: {', '.join(TARGETS)}")
+    parser.add_argument(
+        "--emit", metavar="TARGET", help=f"print emitted code: {', '.join(TARGETS)}"
+    )
     parser.add_argument("--write", metavar="DIR", help="write all artifacts under DIR/<norm>/")
 
 

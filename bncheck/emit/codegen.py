@@ -75,13 +75,13 @@ def lower(d: Derivation) -> tuple[list[Statement], dict[str, sp.Expr]]:
 
 
 def _variance_comment(spec: NormSpec) -> str:
-    return "biased variance (1/m), as in the paper" if spec.variance == "biased" else (
-        "unbiased variance (1/(m-1))"
-    )
+    if spec.variance == "biased":
+        return "biased variance (1/m), as in the paper"
+    return "unbiased variance (1/(m-1))"
 
 
 def _docstring(d: Derivation, backend: str) -> list[str]:
-    f, spec = d.f, d.spec
+    spec = d.spec
     shape = "(" + ", ".join(spec.layout) + ")"
     features = "(" + ", ".join(spec.layout[a] for a in spec.feature_axes) + ",)"
     reduced = ", ".join(spec.layout[a] for a in spec.axes)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import linecache
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from bncheck.emit.codegen import emit_source, function_name
@@ -18,10 +18,10 @@ def load_source(source: str, name: str, filename: str) -> Callable[..., Any]:
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     namespace: dict[str, Any] = {"__name__": filename}
     exec(compile(source, filename, "exec"), namespace)
-    return namespace[name]  # type: ignore[no-any-return]
+    return namespace[name]
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_backward(spec: NormSpec | None = None, backend: str = "numpy") -> Callable[..., Any]:
     """The emitted ``<name>_backward(dy, x, gamma, eps)`` for ``spec``, ready to call."""
     spec = NormSpec() if spec is None else spec

@@ -10,7 +10,7 @@ with the textbook one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import sympy as sp
 
@@ -184,7 +184,7 @@ def _compact(f: Forward, staged: dict[str, sp.Expr]) -> sp.Expr:
     return sp.factor_terms(sp.together(pull_constants(sp.expand(dx))))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _derive(spec: NormSpec) -> Derivation:
     f = forward_for(spec)
     staged_steps, values = _staged(f)

@@ -8,7 +8,7 @@ not x1 + ... + x8.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import sympy as sp
 
@@ -81,7 +81,7 @@ class Forward:
         ]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _forward(variance: str) -> Forward:
     i, j, k = sp.symbols("i j k", integer=True, positive=True)
     real = {"real": True}

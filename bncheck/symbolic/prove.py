@@ -86,7 +86,5 @@ def prove(d: Derivation, ms: tuple[int, ...] = (2, 3, 4, 5)) -> tuple[Proof, ...
                 residual = _residual(got, want, sym["var"], d.f.eps, sym["s"])
                 if residual != 0:
                     break
-            proofs.append(
-                Proof(m, name, residual == 0, residual, time.perf_counter() - start)
-            )
+            proofs.append(Proof(m, name, residual == 0, residual, time.perf_counter() - start))
     return tuple(proofs)

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from bncheck.cli import main
+from bncheck.emit.artifacts import artifacts
+from bncheck.spec import SPECS
+
+
+def test_markdown_and_latex_formats(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["derive", "--format", "markdown"]) == 0
+    markdown = capsys.readouterr().out
+    assert "```math" in markdown and r"\frac{\partial \ell}{\partial \mu}" in markdown
+    assert main(["derive", "--format", "latex"]) == 0
+    latex = capsys.readouterr().out
+    assert latex.startswith(r"\documentclass{article}") and r"\begin{align*}" in latex
+
+
+def test_emit_prints_code_that_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["derive", "--emit", "numpy"]) == 0
+    namespace: dict = {}
+    exec(capsys.readouterr().out, namespace)
+    assert callable(namespace["batchnorm_backward"])
+
+
+def test_write_produces_the_artifacts(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["derive", "--norm", "all", "--write", str(tmp_path)]) == 0
+    for name, spec in SPECS.items():
+        for filename, text in artifacts(spec).items():
+            assert (tmp_path / name / filename).read_text(encoding="utf-8") == text
+    assert "wrote" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [
+        (["derive", "--format", "html"], "unknown-format"),
+        (["derive", "--emit", "jax"], "unknown-target"),
+        (["derive", "--norm", "batchnrom"], "unknown-norm"),
+    ],
+)
+def test_bad_choices_exit_2_with_one_message(argv, code, capsys) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"error [{code}]" in err and "hint:" in err and "Traceback" not in err
+
+
+def test_write_to_an_unwritable_place_is_a_clear_error(tmp_path, capsys) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["derive", "--write", str(blocker)]) == 2
+    assert "cannot write" in capsys.readouterr().err
+
+
+def test_help_imports_no_numpy_sympy_rich_or_torch() -> None:
+    code = (
+        "import sys, contextlib, io\n"
+        "from bncheck.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['--help']) == 0\n"
+        "heavy = {'numpy', 'sympy', 'torch', 'rich'} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_no_command_prints_help_and_exits_2(capsys) -> None:
+    assert main([]) == 2
+    assert "derive" in capsys.readouterr().out

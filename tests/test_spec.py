@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import pytest
+
+from bncheck.errors import BncheckError, SpecError, UsageError
+from bncheck.spec import SPECS, NormSpec, get_spec
+
+
+def test_defaults_are_the_papers_conventions() -> None:
+    spec = NormSpec()
+    assert (spec.eps, spec.variance, spec.mode, spec.axes) == (1e-5, "biased", "train", (0,))
+    assert spec.momentum == 0.9  # cs231n running statistics by default
+    assert NormSpec(running="pytorch").momentum == 0.1
+
+
+def test_spatial_batchnorm_is_a_spec_not_a_code_path() -> None:
+    spec = SPECS["spatial_batchnorm"]
+    assert spec.feature_axes == (1,) and not spec.features_trailing
+    assert SPECS["batchnorm"].features_trailing
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"axes": (2,)},
+        {"axes": ()},
+        {"axes": (0, 1)},
+        {"axes": (1, 0), "layout": "NCH"},
+        {"eps": 0.0},
+        {"variance": "population"},
+        {"mode": "inference"},
+        {"momentum": 1.5},
+        {"layout": "NN"},
+    ],
+)
+def test_bad_specs_are_rejected_with_a_message(kwargs) -> None:
+    with pytest.raises(SpecError) as info:
+        NormSpec(**kwargs)
+    assert info.value.code == "bad-spec" and info.value.message
+
+
+def test_conventions_are_stated() -> None:
+    labels = [label for label, _ in NormSpec(variance="unbiased").conventions()]
+    assert labels == ["normalization", "variance", "eps", "mode", "running statistics"]
+    assert "1/(m-1)" in dict(NormSpec(variance="unbiased").conventions())["variance"]
+
+
+def test_unknown_spec_suggests_close_names() -> None:
+    with pytest.raises(UsageError) as info:
+        get_spec("batchnrom")
+    assert info.value.code == "unknown-norm"
+    assert "batchnorm" in info.value.hint
+
+
+def test_error_text_has_message_and_hint() -> None:
+    err = BncheckError("it broke", "do this", code="x-y")
+    assert str(err) == "it broke\n  hint: do this"
+    assert err.to_dict() == {"code": "x-y", "message": "it broke", "hint": "do this"}
