@@ -27,6 +27,7 @@ class Backend:
     import_line: str
     array_type: str  # for docstrings
     sum: str  # reduction of one array over the group axes: {a} {axes} {keep}
+    sum_rows: str | None  # the same for an (N, D) array reduced over N, or None
     keep: str  # keep-dims keyword, used when the feature axes are not trailing
     dot: str | None  # Σ a·b without a temporary, or None to print sum(a * b)
     sqrt: str
@@ -40,6 +41,7 @@ BACKENDS: dict[str, Backend] = {
         import_line="import numpy as np",
         array_type="numpy.ndarray",
         sum="np.sum({a}, axis={axes}{keep})",
+        sum_rows="(np.ones(m, {a}.dtype) @ {a})",  # BLAS gemv: one pass, no temporary
         keep=", keepdims=True",
         dot="np.einsum('{sub},{sub}->{out}', {a}, {b}){reshape}",
         sqrt="np.sqrt({a})",
@@ -52,6 +54,7 @@ BACKENDS: dict[str, Backend] = {
         import_line="import torch",
         array_type="torch.Tensor",
         sum="torch.sum({a}, dim={axes}{keep})",
+        sum_rows=None,  # torch.sum over dim 0 is as fast as a matrix-vector product
         keep=", keepdim=True",
         dot=None,
         sqrt="torch.sqrt({a})",
@@ -91,6 +94,9 @@ class _GroupPrinterMixin:
             reshape = "" if spec.features_trailing else ".reshape(stat_shape)"
             a, c = (self._print(f) for f in factors)
             return b.dot.format(sub=letters, out=out, a=a, b=c, reshape=reshape)
+        rows = spec.ndim == 2 and spec.axes == (0,)
+        if b.sum_rows is not None and rows and isinstance(expr.function, sp.Indexed):
+            return b.sum_rows.format(a=self._print(expr.function))
         return b.sum.format(a=self._print(expr.function), axes=self._axes(), keep=keep)
 
     def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
