@@ -193,7 +193,7 @@ def _derive(spec: NormSpec) -> Derivation:
         Step(
             "sigma",
             "shorthand",
-            "σ is the standard deviation the forward pass divided by",
+            "σ is what the forward pass divided by: sqrt(σ² + ε), not sqrt(σ²)",
             f.sigma,
             sp.sqrt(f.var + f.eps),
         ),
