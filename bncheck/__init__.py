@@ -18,6 +18,8 @@ __all__ = [
     "BncheckError",
     "NormSpec",
     "__version__",
+    "assert_gradients_close",
+    "check_backward",
     "derive",
     "emit_source",
     "get_spec",
@@ -30,6 +32,8 @@ _LAZY = {
     "prove": "bncheck.symbolic",
     "emit_source": "bncheck.emit",
     "load_backward": "bncheck.emit",
+    "check_backward": "bncheck.check.api",
+    "assert_gradients_close": "bncheck.check.api",
 }
 
 

@@ -1,0 +1,169 @@
+"""The Python API: ``check_backward`` and ``assert_gradients_close``.
+
+A CS231n notebook user checks a layer in one line::
+
+    bncheck.check_backward(batchnorm_forward, batchnorm_backward)
+
+Callables run in this process (a notebook's functions cannot be sent to another);
+a path runs in a child process, as ``bncheck verify`` does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from bncheck.check import sources
+from bncheck.check.checks import CheckOptions, run_checks
+from bncheck.check.fd import step_table
+from bncheck.check.inputs import Case, make_case, make_cases
+from bncheck.check.plan import Plan, make_plan
+from bncheck.check.result import VerifyResult
+from bncheck.check.submission import Target, failure_error, resolve_target, start
+from bncheck.errors import UsageError
+from bncheck.spec import NormSpec
+
+__all__ = ["VerifyOptions", "assert_gradients_close", "check_backward", "verify"]
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    spec: NormSpec = field(default_factory=NormSpec)
+    seed: int = 0
+    style: str | None = None  # None: detect
+    shapes: tuple[tuple[int, ...], ...] = ()  # () : the battery's own shapes
+    degenerate: bool = True
+    dtype: str = "float64"  # of the inputs; "float32" for code that computes in float32
+    timeout: float = 60.0  # seconds, for a submission run in a child process
+    steps_table: bool = False
+    checks: CheckOptions = field(default_factory=CheckOptions)
+
+
+def _cases(options: VerifyOptions) -> tuple[Case, ...]:
+    import numpy as np
+
+    if options.dtype not in ("float64", "float32"):
+        raise UsageError(f"dtype must be float64 or float32, not {options.dtype!r}")
+    dtype = np.dtype(options.dtype).type
+    if not options.shapes:
+        return make_cases(options.spec, options.seed, options.degenerate, dtype)
+    rng = np.random.default_rng(options.seed)
+    cases = tuple(make_case(options.spec, s, rng).astype(dtype) for s in options.shapes)
+    if options.degenerate:
+        ordinary = len(make_cases(options.spec, options.seed, False))
+        cases += make_cases(options.spec, options.seed, True, dtype)[ordinary:]
+    return cases
+
+
+def _result(
+    target: Target, plan: Plan, replies: list[dict[str, Any]], options: VerifyOptions
+) -> VerifyResult:
+    rows, notes = run_checks(target, plan, replies, options.checks)
+    steps: tuple[tuple[float, float], ...] = ()
+    if options.steps_table:
+        case = plan.cases[0].astype(float)  # the table is about float64 differences
+        exact = sources.derived(options.spec, case).dx
+        steps = tuple(step_table(case.x, case.gamma, case.beta, case.dy, options.spec, exact))
+    return VerifyResult(
+        target=target.label,
+        style=target.style,
+        seed=options.seed,
+        checks=tuple(rows),
+        conventions=(
+            *options.spec.conventions(),
+            ("finite differences", f"float64, {options.checks.fd.describe()}"),
+        ),
+        notes=tuple(notes),
+        steps=steps,
+    )
+
+
+def verify(text: str, options: VerifyOptions | None = None) -> VerifyResult:
+    """Run the battery on the submission named by ``PATH`` or ``PATH:FUNCTION``, in a child."""
+    options = options or VerifyOptions()
+    target = resolve_target(text, options.style, f"{options.spec.name}_backward")
+    plan = make_plan(target, options.spec, _cases(options), options.seed)
+    child = start(target, plan.ops, options.timeout)
+    try:
+        sources.derived_function(options.spec)  # SymPy, when not cached, while the child works
+        if options.checks.autograd != "off" and sources.torch_available():
+            import torch  # noqa: F401  (1.2 s of import, overlapped with the child)
+    except BaseException:
+        child.process.kill()
+        child.process.wait()
+        child.folder.cleanup()
+        raise
+    return _result(target, plan, child.wait(), options)
+
+
+def _in_process(funcs: dict[str, Any], style: str, options: VerifyOptions) -> VerifyResult:
+    from bncheck.check import worker
+
+    names = {role: getattr(f, "__name__", role) for role, f in funcs.items()}
+    target = Target(Path("<in-process>"), style, names)  # type: ignore[arg-type]
+    plan = make_plan(target, options.spec, _cases(options), options.seed)
+    files = set()
+    for f in funcs.values():
+        with contextlib.suppress(TypeError, OSError):  # builtins and lambdas have no file
+            files.add(str(Path(inspect.getfile(f)).resolve()))
+    try:
+        replies = worker.execute(copy.deepcopy(plan.ops), funcs, files)
+    except worker.CallFailed as failed:
+        raise failure_error(target, failed.info) from None
+    return _result(target, plan, replies, options)
+
+
+def _is_torch_function(obj: Any) -> bool:
+    return inspect.isclass(obj) and hasattr(obj, "apply") and hasattr(obj, "backward")
+
+
+def check_backward(
+    forward: Callable[..., Any] | str | Path | ModuleType | type,
+    backward: Callable[..., Any] | None = None,
+    *,
+    style: str | None = None,
+    options: VerifyOptions | None = None,
+    **overrides: Any,
+) -> VerifyResult:
+    """Verify a batch-norm backward; returns a frozen VerifyResult (never raises on a failed check).
+
+    ``check_backward(batchnorm_forward, batchnorm_backward)``: cs231n style, in-process.
+    ``check_backward(batchnorm_backward)``: plain style, ``(dy, x, gamma, eps)``.
+    ``check_backward(MyBatchNorm)``: a torch.autograd.Function subclass.
+    ``check_backward("layers.py")`` or ``"layers.py:batchnorm_backward_alt"``: in a child process.
+    ``overrides`` replace fields of ``options`` (seed=, spec=, shapes=, ...).
+    """
+    options = dataclasses.replace(options or VerifyOptions(), style=style, **overrides)
+    if isinstance(forward, (str, Path)):
+        return verify(str(forward), options)
+    if isinstance(forward, ModuleType):
+        path = getattr(forward, "__file__", None)
+        if path is None:
+            raise UsageError(f"module {forward.__name__} has no file", "pass its functions instead")
+        return verify(path, options)
+    if _is_torch_function(forward):
+        return _in_process({"function": forward}, "torch", options)
+    if not callable(forward):
+        raise UsageError(
+            f"check_backward takes callables, a module or a path, not {type(forward).__name__}",
+            "e.g. check_backward(batchnorm_forward, batchnorm_backward)",
+        )
+    if backward is not None:
+        return _in_process({"forward": forward, "backward": backward}, "cs231n", options)
+    return _in_process({"backward": forward}, "plain", options)
+
+
+def assert_gradients_close(*args: Any, **kwargs: Any) -> VerifyResult:
+    """``check_backward``, raising a readable AssertionError when a check fails (for pytest)."""
+    result = check_backward(*args, **kwargs)
+    if not result.passed:
+        lines = [result.verdict] + [str(c) for c in result.failures]
+        raise AssertionError("\n".join(lines))
+    return result

@@ -1,0 +1,230 @@
+"""Checks of behaviour rather than of values: mutation, hidden state, running statistics,
+eval mode, and the submission's backward against its own forward (random directions).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bncheck.check import sources
+from bncheck.check.compare import compare, merge
+from bncheck.check.fd import directional_check
+from bncheck.check.inputs import Case
+from bncheck.check.plan import DIRECTION_STEP, Returned, returned
+from bncheck.check.reference import forward_eval, running_update
+from bncheck.check.result import CheckResult
+from bncheck.spec import NormSpec, Running
+
+if TYPE_CHECKING:
+    from bncheck.check.checks import Ctx
+
+__all__ = ["directions_row", "hidden_row", "mutation_row", "running_rows"]
+
+
+def _unpickle(data: bytes | None) -> Any:
+    return None if data is None else pickle.loads(data)
+
+
+def _first_change(before: Any, after: Any, path: str = "cache") -> str:
+    if isinstance(before, dict) and isinstance(after, dict):
+        for k in before:
+            found = _first_change(before[k], after.get(k), f"{path}[{k!r}]")
+            if found:
+                return found
+        return ""
+    if isinstance(before, (tuple, list)) and isinstance(after, (tuple, list)):
+        for i, (b, a) in enumerate(zip(before, after, strict=False)):
+            found = _first_change(b, a, f"{path}[{i}]")
+            if found:
+                return found
+        return ""
+    if isinstance(before, np.ndarray):
+        return "" if isinstance(after, np.ndarray) and np.array_equal(before, after) else path
+    return ""
+
+
+def mutation_row(ctx: Ctx) -> CheckResult:
+    """Inputs come back from the child after each call; compare them with our originals."""
+    found = []
+    for op, reply in zip(ctx.plan.ops, ctx.replies, strict=True):
+        after = dict(reply.get("inputs", {}))
+        if "inputs_after" in reply:  # torch: the tensors the submission was given
+            after = {
+                **reply["inputs_after"],
+                **({"dy": reply["dy_after"]} if "dy_after" in reply else {}),
+            }
+        for k, value in after.items():
+            if k in op and not np.array_equal(value, op[k], equal_nan=True):
+                found.append(f"{'dout' if k == 'dy' else k} (in a call to {op['op']})")
+        if op["op"] == "backward" and reply.get("cache_before") != reply.get("cache_after"):
+            before, later = _unpickle(reply["cache_before"]), _unpickle(reply["cache_after"])
+            found.append(f"{_first_change(before, later) or 'the cache'} (in backward)")
+    if found:
+        return CheckResult(
+            "mutation",
+            False,
+            "inputs and cache unchanged",
+            message=f"the submission changed its input in place: {found[0]}; copy before writing "
+            "(e.g. dxhat = dout * gamma, not dout *= gamma)",
+        )
+    return CheckResult("mutation", True, "inputs and cache unchanged")
+
+
+def hidden_row(ctx: Ctx, first: Returned) -> CheckResult:
+    """Deterministic code answers the same call the same way, and a new call anew."""
+    plan, spec = ctx.plan, ctx.spec
+    a = plan.cases[0]
+    pair = "repeated and interleaved calls"
+    rtol = ctx.options.tolerances.for_pair("derived", first.dtypes[0])
+
+    def same(u: np.ndarray, v: np.ndarray) -> bool:
+        return u.shape == v.shape and compare(u, v, "", rtol, spec.axes).close
+
+    again, b = ctx.grads(plan.hidden["A"]), ctx.grads(plan.hidden["B"])
+    between = "forward" if plan.style == "cs231n" else "call"
+    if not same(again.arrays[0], first.arrays[0]):
+        return CheckResult(
+            "hidden state",
+            False,
+            pair,
+            message=f"dx for the same input changed after another input's {between} ran in "
+            "between: the backward reads state left by an earlier call (a global, or an attribute)",
+        )
+    later = ctx.grads(plan.hidden["A2"]).arrays[0]
+    a2 = Case("A with a new dout", a.x, a.gamma, a.beta, plan.hidden["dy2"])
+    want, want_first = sources.derived(spec, a2).dx, sources.derived(spec, a).dx
+    stale = same(later, first.arrays[0]) or same(later, b.arrays[0])
+    if stale and not same(want, want_first):
+        return CheckResult(
+            "hidden state",
+            False,
+            pair,
+            message="a call with a new dout was answered with the result of an earlier call",
+        )
+    if same(first.arrays[0], want_first) and not same(later, want):
+        return CheckResult(
+            "hidden state",
+            False,
+            pair,
+            message="dx was right on the first call and wrong on a later call with a new dout",
+        )
+    return CheckResult("hidden state", True, pair)
+
+
+def running_rows(ctx: Ctx) -> list[CheckResult]:
+    plan, spec, run = ctx.plan, ctx.spec, ctx.plan.running
+    a = plan.cases[0]
+    zeros = np.zeros_like(a.gamma)
+    rows = []
+    starts: tuple[tuple[str, str, tuple[np.ndarray, np.ndarray]], ...] = (
+        ("from empty", "fresh", (zeros, zeros)),
+        ("from given", "given", (run["rm0"], run["rv0"])),
+    )
+    x = a.x.astype(np.float64)
+    for label, op, start in starts:
+        bn = ctx.replies[run[op]]["bn_param"]
+        want = running_update(start[0], start[1], x, spec)
+        got = [
+            np.asarray(bn.get(k, np.nan), dtype=np.float64) for k in ("running_mean", "running_var")
+        ]
+        ok = all(
+            g.shape == w.shape and np.allclose(g, w, rtol=1e-10, atol=1e-12)
+            for g, w in zip(got, want, strict=True)
+        )
+        if not ok:
+            hint = _which_convention(got, start, x, spec)
+            rows.append(
+                CheckResult(
+                    "running stats",
+                    False,
+                    f"{spec.running} convention",
+                    message=f"running_mean/running_var after one train step {label} are wrong"
+                    + hint,
+                )
+            )
+            break
+    else:
+        rows.append(
+            CheckResult(
+                "running stats", True, f"{spec.running} convention, momentum {spec.momentum}"
+            )
+        )
+    b = plan.hidden["case_b"].astype(np.float64)
+    out = returned(ctx.target, ctx.replies[run["eval"]], "forward").arrays[0]
+    y = forward_eval(b.x, b.gamma, b.beta, run["rm0"], run["rv0"], spec)
+    diff = compare(
+        out, y, "eval", ctx.options.tolerances.for_pair("reference", out.dtype), spec.axes
+    )
+    rows.append(
+        merge(
+            "eval mode",
+            "submission vs reference with running stats",
+            [diff],
+            ("submission", "reference"),
+        )
+    )
+    return rows
+
+
+def _which_convention(
+    got: list[np.ndarray], start: tuple[np.ndarray, np.ndarray], x: np.ndarray, spec: NormSpec
+) -> str:
+    """Name the convention the submission's running statistics follow, if it is a known one."""
+    other: Running = "pytorch" if spec.running == "cs231n" else "cs231n"
+    swapped = f"momentum semantics swapped (momentum {spec.momentum} used as 1 - momentum)"
+    candidates = {
+        swapped: dataclasses.replace(spec, momentum=1 - spec.momentum),
+        f"the {other} convention": dataclasses.replace(spec, running=other, momentum=-1.0),
+        f"the {other} convention with momentum {spec.momentum}": dataclasses.replace(
+            spec, running=other
+        ),
+    }
+    for name, alt in candidates.items():
+        want = running_update(start[0], start[1], x, alt)
+        if all(
+            g.shape == w.shape and np.allclose(g, w, rtol=1e-10)
+            for g, w in zip(got, want, strict=True)
+        ):
+            return f": they follow {name}"
+    return ""
+
+
+def directions_row(ctx: Ctx, first: Returned) -> CheckResult:
+    plan, a = ctx.plan, ctx.plan.cases[0]
+
+    def outputs(i: int, sign: int) -> np.ndarray:
+        op = plan.dir_ops[i][0 if sign > 0 else 1]
+        return returned(ctx.target, ctx.replies[op], "forward").arrays[0]
+
+    grads = tuple(
+        np.asarray(g, np.float64).reshape(w.shape)
+        for g, w in zip(first.arrays, (a.x, a.gamma, a.gamma), strict=True)
+    )
+    pair = f"⟨w, J v⟩ = ⟨Jᵀw, v⟩ on {len(plan.dirs)} random directions"
+    if first.dtypes[0] != a.x.dtype:
+        return CheckResult(
+            "self-consistency",
+            None,
+            pair,
+            message=(
+                f"skipped: the submission computes in {first.dtypes[0]}; "
+                f"run with --dtype {first.dtypes[0]}"
+            ),
+        )
+    step = DIRECTION_STEP[str(a.x.dtype)]
+    check = directional_check(outputs, grads, a.dy.astype(np.float64), plan.dirs, step)  # type: ignore[arg-type]
+    limit = 1e-7 if a.x.dtype != np.float32 else 1e-2
+    if check.rel_err <= limit:
+        return CheckResult("self-consistency", True, pair, max_rel_err=check.rel_err)
+    return CheckResult(
+        "self-consistency",
+        False,
+        pair,
+        max_rel_err=check.rel_err,
+        message="the backward does not match the submission's own forward "
+        f"(rel. error {check.rel_err:.1e} > {limit:g})",
+    )

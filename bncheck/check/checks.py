@@ -1,0 +1,244 @@
+"""The named battery: what a submission's replies are compared with, and how.
+
+Every gradient row is per element (never random directions alone); the random
+directions only check the submission's backward against its own forward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bncheck.check import behaviour, sources
+from bncheck.check.compare import FLOAT32_NOTE, Tolerances, compare, merge
+from bncheck.check.fd import FDOptions
+from bncheck.check.inputs import Case
+from bncheck.check.plan import Plan, Returned, returned
+from bncheck.check.reference import batch_stats
+from bncheck.check.result import CheckResult
+from bncheck.check.submission import SubmissionError, Target
+from bncheck.spec import NormSpec
+
+__all__ = ["CheckOptions", "run_checks"]
+
+GRADS = ("dx", "dgamma", "dbeta")
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    fd: FDOptions = field(default_factory=FDOptions)
+    tolerances: Tolerances = field(default_factory=Tolerances)
+    autograd: str = "auto"  # auto: when torch is installed; off: never
+
+
+@dataclass
+class Ctx:
+    """What every check reads: the plan, the replies in plan order, the options."""
+
+    target: Target
+    plan: Plan
+    spec: NormSpec
+    replies: list[dict[str, Any]]
+    options: CheckOptions
+    notes: list[str]
+
+    def grads(self, op: int) -> Returned:
+        return returned(self.target, self.replies[op], "backward")
+
+
+def _cond(case: Case, spec: NormSpec, dtype: np.dtype) -> np.ndarray | None:
+    """float32 only: round-off in x - mu grows with |mean|/σ of the group."""
+    if dtype != np.float32:
+        return None
+    mu, var = batch_stats(case.x.astype(np.float64), spec)
+    return np.maximum(1.0, np.abs(mu) / np.sqrt(var + spec.eps))
+
+
+def _path(dtype: np.dtype) -> str:
+    return "float32, float32 tolerance" if dtype == np.float32 else str(dtype)
+
+
+def _axes(name: str, spec: NormSpec) -> tuple[int, ...]:
+    return spec.axes if name in ("dx", "out") else ()
+
+
+def _first_nonfinite(target: Target, got: Returned, case: Case) -> None:
+    for name, a in zip(GRADS, got.arrays, strict=True):
+        bad = np.argwhere(~np.isfinite(a.astype(np.float64)))
+        if bad.size:
+            where = "[" + ", ".join(map(str, bad[0])) + "]"
+            raise SubmissionError(
+                f"{target.label} returned {a.flat[np.ravel_multi_index(tuple(bad[0]), a.shape)]} "
+                f"in {name} at {where} on an ordinary input ({case.name})",
+                "look for a division by zero or a log/sqrt of a negative number",
+                code="not-finite",
+            )
+
+
+def _rows_vs(
+    ctx: Ctx, label: str, refs: list[Any], subs: list[Returned], kind: str
+) -> list[CheckResult]:
+    rows = []
+    dtype = subs[0].dtypes[0]
+    for k, name in enumerate(GRADS):
+        rtol = ctx.options.tolerances.for_pair(kind, dtype)
+        diffs = [
+            compare(
+                s.arrays[k],
+                list(r)[k],
+                c.name,
+                rtol,
+                _axes(name, ctx.spec),
+                _cond(c, ctx.spec, dtype),
+            )
+            for c, s, r in zip(ctx.plan.cases, subs, refs, strict=True)
+            if r is not None
+        ]
+        pair = f"submission vs {label} ({_path(dtype)})"
+        rows.append(merge(name, pair, diffs, ("submission", label.split(" ")[0])))
+    return rows
+
+
+def run_checks(
+    target: Target, plan: Plan, replies: list[dict[str, Any]], options: CheckOptions
+) -> tuple[list[CheckResult], list[str]]:
+    ctx = Ctx(target, plan, plan.spec, replies, options, [])
+    spec, cases = plan.spec, plan.cases
+    subs = [ctx.grads(op) for op in plan.main]
+    _first_nonfinite(target, subs[0], cases[0])
+    rows: list[CheckResult] = []
+
+    if plan.style in ("cs231n", "torch"):
+        rows.append(_forward_row(ctx, subs[0].dtypes[0]))
+
+    derived = [sources.derived(spec, c) for c in cases]
+    rows += _rows_vs(ctx, "derived", derived, subs, "derived")
+    fd = [sources.finite_differences(spec, c, options.fd) for c in cases]
+    fd_label = "finite differences" if options.fd.method == "central" else "complex step"
+    rows += _rows_vs(ctx, fd_label, fd, subs, fd_label)
+    rows += _autograd_rows(ctx, subs)
+    rows.append(_referee_row(ctx, derived, fd, fd_label))
+    rows += [_shapes_row(ctx, subs), _dtypes_row(ctx, subs), _sum_row(ctx, subs)]
+    rows += [behaviour.mutation_row(ctx), behaviour.hidden_row(ctx, subs[0])]
+    if plan.style == "cs231n":
+        rows += behaviour.running_rows(ctx)
+    if plan.dirs:
+        rows.append(behaviour.directions_row(ctx, subs[0]))
+    if subs[0].dtypes[0] == np.float32:
+        ctx.notes.append(FLOAT32_NOTE.format(tol=options.tolerances.float32))
+    return rows, ctx.notes
+
+
+def _forward_row(ctx: Ctx, dtype: np.dtype) -> CheckResult:
+    diffs = []
+    for case, op in zip(ctx.plan.cases, ctx.plan.forwards or ctx.plan.main, strict=True):
+        out = returned(ctx.target, ctx.replies[op], "forward").arrays[0]
+        rtol = ctx.options.tolerances.for_pair("reference", out.dtype)
+        want = sources.reference_out(ctx.spec, case)
+        diffs.append(
+            compare(out, want, case.name, rtol, ctx.spec.axes, _cond(case, ctx.spec, out.dtype))
+        )
+    return merge(
+        "out",
+        f"submission vs reference forward ({_path(dtype)})",
+        diffs,
+        ("submission", "reference"),
+    )
+
+
+def _autograd_rows(ctx: Ctx, subs: list[Returned]) -> list[CheckResult]:
+    if ctx.options.autograd == "off":
+        return []
+    if not sources.torch_available():
+        return [
+            CheckResult(
+                "autograd", None, "submission vs torch autograd", message=sources.TORCH_HINT
+            )
+        ]
+    refs = [sources.autograd(ctx.spec, c) for c in ctx.plan.cases]
+    return _rows_vs(ctx, "autograd", refs, subs, "autograd")
+
+
+def _referee_row(ctx: Ctx, derived: list[Any], fd: list[Any], label: str) -> CheckResult:
+    """bncheck checks itself: the derived gradients against the referee, every case."""
+    rtol = ctx.options.tolerances.for_pair(label, np.dtype(np.float64))
+    diffs = [
+        compare(d_arr, f_arr, f"{c.name} ({name})", rtol, _axes(name, ctx.spec))
+        for c, d, f in zip(ctx.plan.cases, derived, fd, strict=True)
+        for name, d_arr, f_arr in zip(GRADS, d, f, strict=True)
+    ]
+    row = merge("derived", f"derived vs {label} (float64)", diffs, ("derived", "fd"))
+    if row.passed is False:
+        msg = (
+            "bncheck's own derivation disagrees with its referee: please report this. "
+            + row.message
+        )
+        return CheckResult(**{**row.__dict__, "message": msg})
+    return row
+
+
+def _shapes_row(ctx: Ctx, subs: list[Returned]) -> CheckResult:
+    for case, sub in zip(ctx.plan.cases, subs, strict=True):
+        want = (case.x.shape, case.gamma.shape, case.gamma.shape)
+        for name, a, w in zip(GRADS, sub.arrays, want, strict=True):
+            if a.shape != w:
+                hint = (
+                    " ((D,) is not (1, D): sum with axis=0, not keepdims)"
+                    if a.size == int(np.prod(w))
+                    else ""
+                )
+                return CheckResult(
+                    "shapes",
+                    False,
+                    "strict",
+                    message=f"{name} has shape {a.shape} in {case.name}; expected {w}{hint}",
+                )
+    return CheckResult("shapes", True, "strict: dx like x; dgamma, dbeta like gamma")
+
+
+def _dtypes_row(ctx: Ctx, subs: list[Returned]) -> CheckResult:
+    for case, sub in zip(ctx.plan.cases, subs, strict=True):
+        for name, dt in zip(GRADS, sub.dtypes, strict=True):
+            if dt != case.x.dtype:
+                return CheckResult(
+                    "dtypes",
+                    False,
+                    "like the input",
+                    message=f"{name} is {dt} for {case.x.dtype} input in {case.name}: compute "
+                    "in the input's dtype (values were compared under the float32 tolerance)",
+                )
+    return CheckResult("dtypes", True, f"like the input ({ctx.plan.cases[0].x.dtype})")
+
+
+def _sum_row(ctx: Ctx, subs: list[Returned]) -> CheckResult:
+    """Train mode: adding a constant to a feature leaves y unchanged, so Σ_batch dx = 0."""
+    spec, worst, where = ctx.spec, 0.0, ""
+    for case, sub in zip(ctx.plan.cases, subs, strict=True):
+        dx = sub.arrays[0].astype(np.float64).reshape(case.x.shape)
+        eps_dtype = (
+            float(np.finfo(sub.arrays[0].dtype).eps) if sub.arrays[0].dtype.kind == "f" else 2.2e-16
+        )
+        total = np.abs(dx.sum(axis=spec.axes))
+        # round-off is relative to the terms that cancel, of size |gamma|/σ·|dy|
+        _, var = batch_stats(case.x.astype(np.float64), spec)
+        terms = np.abs(case.gamma).reshape(-1) / np.sqrt(var + spec.eps).reshape(-1)
+        terms = terms.reshape(total.shape) * np.abs(case.dy).sum(axis=spec.axes)
+        bound = 64 * eps_dtype * np.maximum(np.abs(dx).sum(axis=spec.axes) + terms, 1e-300)
+        mu = np.abs(case.x.astype(np.float64).mean(axis=spec.axes)).reshape(bound.shape)
+        bound = bound * np.maximum(1.0, mu / np.sqrt(var + spec.eps).reshape(bound.shape))  # x - mu
+        ratio = total / bound
+        k = int(np.argmax(ratio))
+        if ratio.flat[k] > worst:
+            worst = float(ratio.flat[k])
+            where = f"feature {k} in {case.name}: Σ dx = {total.flat[k]:.3g}"
+    if worst <= 1.0:
+        return CheckResult("Σ_batch dx = 0", True, "every feature, every case")
+    return CheckResult(
+        "Σ_batch dx = 0",
+        False,
+        "every feature, every case",
+        message=f"{where}; it must be 0 because "
+        "adding a constant to a feature leaves y unchanged (is the dmu path, with its 1/m, right?)",
+    )

@@ -1,0 +1,5 @@
+import os
+
+
+def batchnorm_backward(dy, x, gamma, eps=1e-5):
+    os._exit(7)

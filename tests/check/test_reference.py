@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from bncheck.check.reference import batch_stats, forward, forward_eval, running_update
+from bncheck.spec import SPECS, NormSpec
+
+
+def test_forward_normalizes_each_feature() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(3.0, 2.0, size=(50, 4))
+    y = forward(x, np.ones(4), np.zeros(4), NormSpec())
+    np.testing.assert_allclose(y.mean(0), 0, atol=1e-12)
+    np.testing.assert_allclose(y.var(0), 1, rtol=1e-5)  # eps 1e-5 shrinks it slightly
+
+
+def test_spatial_groups_are_channels() -> None:
+    spec = SPECS["spatial_batchnorm"]
+    x = np.random.default_rng(1).normal(size=(2, 3, 4, 5))
+    mu, var = batch_stats(x, spec)
+    assert mu.shape == (1, 3, 1, 1)
+    np.testing.assert_allclose(var.reshape(-1), x.transpose(1, 0, 2, 3).reshape(3, -1).var(1))
+
+
+def test_forward_accepts_complex_input() -> None:
+    x = np.random.default_rng(2).normal(size=(6, 3)).astype(complex)
+    y = forward(x, np.ones(3), np.zeros(3), NormSpec())
+    assert np.iscomplexobj(y) and np.allclose(y.imag, 0)
+
+
+def test_running_update_conventions() -> None:
+    x = np.random.default_rng(3).normal(size=(10, 2))
+    rm, rv = np.array([1.0, 2.0]), np.array([3.0, 4.0])
+    cs = running_update(rm, rv, x, NormSpec())  # momentum 0.9, biased var
+    np.testing.assert_allclose(cs[0], 0.9 * rm + 0.1 * x.mean(0))
+    np.testing.assert_allclose(cs[1], 0.9 * rv + 0.1 * x.var(0))
+    pt = running_update(rm, rv, x, NormSpec(running="pytorch"))  # momentum 0.1, unbiased var
+    np.testing.assert_allclose(pt[0], 0.9 * rm + 0.1 * x.mean(0))
+    np.testing.assert_allclose(pt[1], 0.9 * rv + 0.1 * x.var(0, ddof=1))
+    half = dataclasses.replace(NormSpec(running="pytorch"), momentum=0.5)
+    np.testing.assert_allclose(
+        running_update(rm, rv, x, half)[1], 0.5 * rv + 0.5 * x.var(0, ddof=1)
+    )
+
+
+def test_eval_uses_running_statistics() -> None:
+    x = np.arange(6.0).reshape(3, 2)
+    y = forward_eval(x, np.ones(2), np.zeros(2), np.zeros(2), np.ones(2), NormSpec(eps=1e-9))
+    np.testing.assert_allclose(y, x, rtol=1e-8)
