@@ -133,3 +133,21 @@ def test_numpy_uses_einsum_and_torch_uses_addcmul() -> None:
     assert "torch.addcmul(" in torch_source and "np." not in torch_source
     spatial = emit_source(SPATIAL, "numpy")
     assert "keepdims=True" in spatial and "reshape(stat_shape)" in spatial
+
+
+def test_disk_cache_is_keyed_by_the_producing_code(tmp_path, monkeypatch) -> None:
+    from bncheck.emit import load as emit_load
+
+    monkeypatch.setenv("BNCHECK_CACHE_DIR", str(tmp_path))
+    source = emit_load.cached_source(BN, "numpy")
+    assert source == emit_source(BN, "numpy")
+    (path,) = tmp_path.glob("emitted-batchnorm-numpy-*.py")
+    path.write_text("# from the cache\n", encoding="utf-8")
+    assert emit_load.cached_source(BN, "numpy") == "# from the cache\n"  # a hit reads the file
+    # Another spec, backend or producing code gives another key, so a stale file is never used.
+    assert emit_load._cache_file(BN, "torch") != path
+    assert emit_load._cache_file(NormSpec(variance="unbiased"), "numpy") != path
+    monkeypatch.setattr(emit_load, "_PACKAGE", tmp_path)  # as if the code had changed
+    (tmp_path / "spec.py").write_text("changed", encoding="utf-8")
+    (tmp_path / "names.py").write_text("", encoding="utf-8")
+    assert emit_load._cache_file(BN, "numpy") != path
