@@ -17,6 +17,9 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 # name -> module with add_arguments(parser) and run(args, console) -> int
 COMMANDS: dict[str, str] = {
     "derive": "bncheck.cli.derive",
+    "verify": "bncheck.cli.verify",
+    "demo": "bncheck.cli.demo",
+    "tour": "bncheck.cli.tour",
 }
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -70,7 +73,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args._module.run(args, console))
     except BncheckError as exc:
-        errors.print(f"bncheck {args.command}: error [{exc.code}]: {exc.message}", markup=False, soft_wrap=True)
+        errors.print(
+            f"bncheck {args.command}: error [{exc.code}]: {exc.message}",
+            markup=False,
+            soft_wrap=True,
+        )
         if exc.hint:
             errors.print(f"  hint: {exc.hint}", markup=False, soft_wrap=True)
         return EXIT_USAGE
@@ -80,7 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug in bncheck, not a user mistake
         import traceback
 
-        errors.print(f"bncheck {args.command}: internal error: {exc!r}", markup=False, soft_wrap=True)
+        errors.print(
+            f"bncheck {args.command}: internal error: {exc!r}", markup=False, soft_wrap=True
+        )
         errors.print(traceback.format_exc(), markup=False, soft_wrap=True)
         errors.print("  please report this with the command you ran", markup=False, soft_wrap=True)
         return EXIT_INTERNAL

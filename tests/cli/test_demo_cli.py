@@ -1,0 +1,95 @@
+"""bncheck demo and bncheck tour: options, JSON, plots, errors, and no heavy imports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bncheck.cli import main
+from tests.conftest import ROOT
+
+
+def test_mean_dependence_json_has_the_done_when_numbers(tmp_path: Path) -> None:
+    out = tmp_path / "md.json"
+    assert main(["demo", "mean-dependence", "--steps", "20", "--json", str(out)]) == 0
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["demo"] == "mean-dependence" and data["options"]["steps"] == 20
+    for rule in ("naive", "full"):
+        records = data[rule]
+        assert [r["step"] for r in records] == list(range(21))
+        assert {"step", "b_norm", "loss"} <= set(records[0])
+    naive, full = data["naive"], data["full"]
+    b0, b20 = (
+        sum(v * v for v in (a - b for a, b in zip(naive[k]["b"], naive[0]["b"], strict=True)))
+        for k in (0, 20)
+    )
+    assert b0 == 0 and b20**0.5 > 1e-2
+    loss0 = naive[0]["loss"]
+    assert max(abs(r["loss"] - loss0) for r in naive) <= 1e-9 * abs(loss0)
+    assert {r["b_norm"] for r in full} == {full[0]["b_norm"]}
+    assert data["sympy"]["dl/db"] == "0"
+    assert "b moved" in data["conclusion"]
+
+
+def test_unknown_demo_suggests_a_close_match(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "mean-dependance"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown demo 'mean-dependance'" in err
+    assert "did you mean mean-dependence?" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["demo", "scale-invariance", "--steps", "5"],
+        ["demo", "tiny-init", "--steps", "0"],
+        ["demo", "mean-dependence", "--lr", "-1"],
+        ["demo", "mean-dependence", "--lr", "nan"],
+    ],
+)
+def test_bad_options_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert "error [" in capsys.readouterr().err
+
+
+def test_plot_without_matplotlib_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    png = tmp_path / "md.png"
+    assert main(["demo", "mean-dependence", "--plot", str(png)]) == 2
+    captured = capsys.readouterr()
+    assert "error [missing-dependency]: --plot needs matplotlib" in captured.err
+    assert "pip install 'bncheck[plot]'" in captured.err
+    assert captured.out == "" and not png.exists()  # it failed before doing the work
+
+
+@pytest.mark.parametrize("demo", ["mean-dependence", "tiny-init"])
+def test_plot_writes_a_png(demo: str, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="the plot extra is not installed")
+    png = tmp_path / "plot.png"
+    assert main(["demo", demo, "--steps", "3", "--plot", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_demo_and_tour_import_nothing_heavy_at_parser_time() -> None:
+    code = (
+        "import sys, bncheck.cli.demo, bncheck.cli.tour; "
+        "print(sorted(m for m in ('numpy', 'sympy', 'torch', 'rich') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_tour_runs_without_torch() -> None:
+    code = (
+        "import sys; sys.modules['torch'] = None; from bncheck.cli import main; "
+        "sys.exit(main(['tour']))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert "PASSED" in out.stdout and "FAILED" in out.stdout
