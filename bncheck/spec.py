@@ -62,8 +62,8 @@ class NormSpec:
             raise SpecError(f"axes {self.axes} must be sorted and distinct", "e.g. (0, 2, 3)")
         if len(self.axes) == ndim:
             raise SpecError("every axis is reduced, so there is no feature axis", "keep one")
-        if not self.eps > 0:
-            raise SpecError(f"eps must be positive, got {self.eps}", "the default is 1e-5")
+        if not self.eps >= 0:  # 0 is allowed for teaching (the paper's Section 2 has no eps)
+            raise SpecError(f"eps must be non-negative, got {self.eps}", "the default is 1e-5")
         choices: dict[str, tuple[str, ...]] = {
             "variance": ("biased", "unbiased"),
             "mode": ("train", "eval"),

@@ -25,6 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
+from bncheck.check import reference
+from bncheck.spec import NormSpec
+
 __all__ = ["Identity", "Options", "Row", "ScaleInvariance", "measure", "prove", "scale_invariance"]
 
 SCALES = (0.01, 0.1, 0.5, 2.0, 10.0, 100.0)
@@ -156,7 +159,8 @@ def prove(m: int = 3, d_in: int = 2, d_out: int = 2) -> tuple[Identity, ...]:
 
 
 def _forward(z: np.ndarray, eps: float) -> np.ndarray:
-    return (z - z.mean(axis=0)) / np.sqrt(z.var(axis=0) + eps)  # gamma = 1, beta = 0
+    d = z.shape[1]  # gamma = 1, beta = 0
+    return reference.forward(z, np.ones(d), np.zeros(d), NormSpec(eps=eps))
 
 
 def _grads(

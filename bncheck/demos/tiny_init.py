@@ -25,6 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from bncheck.check import reference
+from bncheck.spec import NormSpec
+
 __all__ = ["CONFIGS", "Config", "Options", "TinyInit", "Trained", "tiny_init"]
 
 
@@ -100,7 +103,7 @@ def _task(o: Options) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _bn_forward(z: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> np.ndarray:
-    return gamma * (z - z.mean(axis=0)) / np.sqrt(z.var(axis=0) + eps) + beta  # biased var
+    return reference.forward(z, gamma, beta, NormSpec(eps=eps))  # biased var, as in the paper
 
 
 def _train(
