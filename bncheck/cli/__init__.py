@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -84,12 +85,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         errors.print("bncheck: interrupted")
         return 130
-    except Exception as exc:  # a bug in bncheck, not a user mistake
-        import traceback
-
+    except OSError as exc:
+        if exc.filename is None:
+            return _internal(errors, args.command, exc)
+        # a path the user gave (--json FILE, --plot FILE) that cannot be written or read
         errors.print(
-            f"bncheck {args.command}: internal error: {exc!r}", markup=False, soft_wrap=True
+            f"bncheck {args.command}: error [file-error]: cannot use {exc.filename}: "
+            f"{exc.strerror or exc}",
+            markup=False,
+            soft_wrap=True,
         )
-        errors.print(traceback.format_exc(), markup=False, soft_wrap=True)
-        errors.print("  please report this with the command you ran", markup=False, soft_wrap=True)
-        return EXIT_INTERNAL
+        errors.print("  hint: check that the folder exists and that you may write there")
+        return EXIT_USAGE
+    except Exception as exc:  # a bug in bncheck, not a user mistake
+        return _internal(errors, args.command, exc)
+
+
+def _internal(errors: Any, command: str, exc: BaseException) -> int:
+    import traceback
+
+    errors.print(f"bncheck {command}: internal error: {exc!r}", markup=False)
+    errors.print(traceback.format_exc(), markup=False)
+    errors.print("  please report this with the command you ran", markup=False)
+    return EXIT_INTERNAL
