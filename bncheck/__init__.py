@@ -1,15 +1,19 @@
 """bncheck: derive, emit and verify the Batch Normalization backward pass.
 
-Importing bncheck is cheap: numpy, sympy and torch load when a function that
-needs them is first used.
+Importing bncheck is cheap: even the standard-library modules behind NormSpec,
+and numpy, sympy and torch, load when a name that needs them is first used.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-from bncheck.errors import BncheckError
-from bncheck.spec import SPECS, NormSpec, get_spec
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ loads on use
+    from bncheck.check.api import assert_gradients_close, check_backward
+    from bncheck.emit import emit_source, load_backward
+    from bncheck.errors import BncheckError
+    from bncheck.spec import SPECS, NormSpec, get_spec
+    from bncheck.symbolic import derive, prove
 
 __version__ = "0.1.0"
 
@@ -27,7 +31,12 @@ __all__ = [
     "prove",
 ]
 
+# Everything loads on first use, so ``bncheck --help`` imports none of it.
 _LAZY = {
+    "BncheckError": "bncheck.errors",
+    "NormSpec": "bncheck.spec",
+    "SPECS": "bncheck.spec",
+    "get_spec": "bncheck.spec",
     "derive": "bncheck.symbolic",
     "prove": "bncheck.symbolic",
     "emit_source": "bncheck.emit",
@@ -37,7 +46,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name in _LAZY:
         import importlib
 

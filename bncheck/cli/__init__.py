@@ -11,7 +11,10 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -101,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _internal(errors, args.command, exc)
 
 
-def _internal(errors: Any, command: str, exc: BaseException) -> int:
+def _internal(errors: Console, command: str, exc: BaseException) -> int:
     import traceback
 
     errors.print(f"bncheck {command}: internal error: {exc!r}", markup=False)
