@@ -6,7 +6,11 @@ Importing this package is cheap; sympy is imported when source is first emitted
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bncheck.emit.codegen import emit_source
+    from bncheck.emit.load import load_backward
 
 __all__ = ["emit_source", "load_backward"]
 
