@@ -20,7 +20,7 @@ import sympy as sp
 
 from bncheck.emit.notation import to_code_text
 from bncheck.emit.printers import BACKENDS, printer_for
-from bncheck.errors import BncheckError
+from bncheck.errors import BncheckError, UsageError
 from bncheck.spec import NormSpec
 from bncheck.symbolic.calculus import pull_constants, replace_indexed
 from bncheck.symbolic.derive import Derivation, derive
@@ -31,7 +31,6 @@ __all__ = ["Statement", "emit_source", "function_name", "lower"]
 @dataclass(frozen=True)
 class Statement:
     target: str
-    op: str  # "=", "*=" or "+="
     expr: sp.Expr
     comment: str = ""
 
@@ -63,14 +62,14 @@ def lower(d: Derivation) -> tuple[list[Statement], dict[str, sp.Expr]]:
         order="canonical",
     )
     statements = [
-        Statement("mu", "=", d.forward[0].rhs, "mean of each group"),
-        Statement("xmu", "=", f.x[i] - f.mu, "centred once; everything below uses x - mu"),
-        Statement("var", "=", var_def, _variance_comment(d.spec)),
-        Statement("inv_std", "=", 1 / sigma_def, "1/sigma, eps inside the square root"),
-        Statement("dbeta", "=", d.dbeta, "Σ dy"),
-        Statement("dgamma", "=", dgamma, "Σ dy*xhat, with xhat = xmu*inv_std"),
+        Statement("mu", d.forward[0].rhs, "mean of each group"),
+        Statement("xmu", f.x[i] - f.mu, "centred once; everything below uses x - mu"),
+        Statement("var", var_def, _variance_comment(d.spec)),
+        Statement("inv_std", 1 / sigma_def, "1/sigma, eps inside the square root"),
+        Statement("dbeta", d.dbeta, "Σ dy"),
+        Statement("dgamma", dgamma, "Σ dy*xhat, with xhat = xmu*inv_std"),
     ]
-    statements += [Statement(str(s), "=", e) for s, e in temps]
+    statements += [Statement(str(s), e) for s, e in temps]
     return statements, dict(zip(names, reduced, strict=True))
 
 
@@ -118,8 +117,6 @@ def emit_source(spec: NormSpec | None = None, backend: str = "numpy") -> str:
     """Deterministic source of ``<name>_backward(dy, x, gamma, eps)`` for ``backend``."""
     spec = NormSpec() if spec is None else spec
     if backend not in BACKENDS:
-        from bncheck.errors import UsageError
-
         raise UsageError(
             f"unknown emit target {backend!r}",
             f"choose one of: {', '.join(BACKENDS)}",
@@ -130,7 +127,7 @@ def emit_source(spec: NormSpec | None = None, backend: str = "numpy") -> str:
     statements, coefficients = lower(d)
     body = _docstring(d, backend) + _layout_lines(spec)
     for s in statements:
-        line = f"{s.target} {s.op} {printer.doprint(s.expr)}"
+        line = f"{s.target} = {printer.doprint(s.expr)}"
         body.append(f"{line}  # {s.comment}" if s.comment else line)
     body.append("# dx = a*dy + b*xmu + c with per-feature a, b, c")
     printed = {k: printer.doprint(v) for k, v in coefficients.items()}
