@@ -1,0 +1,117 @@
+"""The sandboxed child: ``python -I -B child.py IO_DIR LIMITS_JSON``.
+
+It runs as a script, never as ``bncheck.runner.child``: bncheck is not on its
+``sys.path``, its siblings (``protocol``, ``calls``, ``hook``) are loaded by file path,
+and the audit hook refuses any later ``import bncheck``. In order:
+
+1. its own limits (address space, CPU, file size, open files, no core dumps);
+2. the request (IO_DIR/request.bin: JSON + .npy), read before the submission exists;
+3. numpy (and torch for a torch submission) imported, the reply and log files opened;
+4. the audit hook installed, for good;
+5. the submission imported from the private copy that is the working directory,
+   the calls made, the reply written, and ``os._exit``: no ``atexit`` handler or
+   finaliser of the submission runs after the reply is complete.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import resource
+import signal
+import sys
+from types import ModuleType
+from typing import Any
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_exit = os._exit  # taken before the submission can replace it
+
+
+def _sibling(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"_bncheck_sandbox_{name}", f"{_HERE}/{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _limit(which: int, value: int | None) -> None:
+    if value is None:
+        return
+    _, hard = resource.getrlimit(which)
+    value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+    resource.setrlimit(which, (value, value))
+
+
+def _set_limits(limits: dict[str, Any]) -> None:
+    # EFBIG instead of a silent SIGXFSZ death: a huge print fails with a clear error
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    _limit(resource.RLIMIT_CORE, 0)
+    _limit(resource.RLIMIT_AS, limits.get("memory"))
+    _limit(resource.RLIMIT_CPU, limits.get("cpu"))
+    _limit(resource.RLIMIT_FSIZE, limits.get("files"))
+    _limit(resource.RLIMIT_NOFILE, limits.get("open_files"))
+    if os.geteuid() != 0 and limits.get("processes"):  # root is not bound by RLIMIT_NPROC
+        _limit(resource.RLIMIT_NPROC, limits["processes"])
+
+
+def _load_submission(path: str, folder: str) -> ModuleType:
+    """Import the file as module ``submission``, its folder first on sys.path."""
+    sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location("submission", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["submission"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def main(io_dir: str, limits_json: str) -> None:
+    _set_limits(json.loads(limits_json))
+    protocol, calls, hook = _sibling("protocol"), _sibling("calls"), _sibling("hook")
+    request = protocol.read(os.path.join(io_dir, "request.bin"), 1 << 40)  # ours: trusted
+    for name in request["preload"]:
+        importlib.import_module(name)
+    sys.path[:0] = [p for p in request["python_path"] if p not in sys.path]
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    reply_file = os.fdopen(os.open(os.path.join(io_dir, "reply.bin"), flags, 0o600), "wb")
+    log_fd = os.open(os.path.join(io_dir, "audit.log"), flags | os.O_APPEND, 0o600)
+    path = request["path"]
+    files = {os.path.abspath(path)}
+    display = {os.path.abspath(path): request["display"]}
+
+    hook.install(request["writable"], request["readable"], request["table"], log_fd)
+    try:
+        try:
+            module = _load_submission(path, os.path.dirname(path))
+        except BaseException as exc:
+            raise calls.CallFailed(calls.failure(exc, "import", files, display)) from None
+        funcs = {}
+        for role, name in request["names"].items():
+            if not hasattr(module, name):  # the file defines it only under a condition
+                message = f"module has no attribute {name!r} after import"
+                info = {"kind": "exception", "where": "import", "type": "AttributeError"}
+                raise calls.CallFailed({**info, "message": message, "traceback": message})
+            funcs[role] = getattr(module, name)
+        reply: dict[str, Any] = {
+            "ok": True,
+            "replies": calls.execute(request["ops"], funcs, files, display),
+        }
+    except calls.CallFailed as failed:
+        reply = {"ok": False, "error": failed.info}
+    protocol.write(reply_file, reply)
+    reply_file.close()
+    _exit(0)
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv[1], sys.argv[2])
+    except BaseException as exc:  # our own failure before or after the submission's calls
+        try:
+            sys.stderr.write(f"bncheck sandbox child: {type(exc).__name__}: {exc}\n")
+            sys.stderr.flush()
+        finally:
+            _exit(70)

@@ -1,0 +1,412 @@
+"""Run a submission's calls in a sandboxed child process; get data back.
+
+The layers, from the outside in (``isolation()`` says which are in force here):
+
+* **namespaces** (Linux, where ``unshare`` may make them: as root, or with
+  unprivileged user namespaces): a PID namespace, so nothing the child starts
+  outlives it and it cannot signal bncheck or see its command line; a network
+  namespace with no interfaces up; its own mount namespace and /proc;
+* **a private folder**: a fresh copy of the submission's folder (regular files only,
+  capped) as its working directory, an empty HOME, XDG and TMPDIR of its own, a
+  scrubbed environment (no PYTHONPATH, no BNCHECK_*), ``python -I`` (no user site, no
+  current directory on sys.path), stdin closed;
+* **limits**: address space, CPU time, file size, open files, no core dumps, one wall
+  deadline for start-up, import and every call; output goes to a capped file;
+* **its own session**: at the end its process group is killed with SIGKILL;
+* **the audit hook** (``hook.py``): a tripwire for what the submission should not do.
+
+What it is not: a container. The child runs as the same user, on the same file
+system; a submission that defeats the audit hook from inside the interpreter can read
+what that user can read. The parent never runs anything the child wrote: the reply
+is JSON plus .npy, read with caps (``protocol.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import shutil
+import signal
+import site
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bncheck.errors import SubmissionError
+from bncheck.runner import protocol
+from bncheck.runner.limits import Limits, Policy, clean_text
+
+__all__ = ["Job", "Outcome", "Running", "isolation", "start"]
+
+_CHILD = Path(__file__).with_name("child.py")
+_SKIP = {"__pycache__", "venv", "env", "site-packages", "node_modules"}
+_MAX_ENTRIES = 2000
+_MAX_LOG = 64 << 10
+_OUTPUT_TAIL = 64 << 10
+
+
+@dataclass(frozen=True)
+class Job:
+    """What to run: the submission file, the functions by role, the calls in order."""
+
+    path: Path
+    names: Mapping[str, str]
+    ops: list[dict[str, Any]]
+    display: str = ""  # the path as the user typed it, for tracebacks
+    preload: tuple[str, ...] = ("numpy",)  # imported before the audit hook (torch: slow)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What came back: replies (or the submission's failure), refusals, output, layers."""
+
+    replies: list[dict[str, Any]] | None
+    error: dict[str, Any] | None  # the submission raised or exited: its failure as data
+    refusals: tuple[tuple[str, str], ...]  # (event, what) the audit hook refused
+    output: str  # the tail of what it printed, cleaned
+    isolation: tuple[str, ...]
+    seconds: float = 0.0
+    peak_memory: int = 0  # bytes (maximum resident set size)
+
+
+@functools.cache
+def _namespaces() -> tuple[str, ...]:
+    """The ``unshare`` prefix that works here, or () when none does (checked once)."""
+    exe = shutil.which("unshare")
+    if exe is None or not sys.platform.startswith("linux"):
+        return ()
+    user = () if os.geteuid() == 0 else ("--user", "--map-root-user")
+    prefix = (exe, *user, "--fork", "--pid", "--mount-proc", "--net", "--kill-child", "--")
+    try:
+        probe = subprocess.run(
+            [*prefix, "true"], stdin=subprocess.DEVNULL, capture_output=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    return prefix if probe.returncode == 0 else ()
+
+
+def isolation() -> tuple[str, ...]:
+    """The layers in force on this machine, for the report."""
+    layers = []
+    if _namespaces():
+        layers.append("PID, network and mount namespaces")
+    else:
+        layers.append("no namespaces (unshare unavailable): network open, process group only")
+    layers += ["private copy and HOME", "rlimits", "audit hook"]
+    return tuple(layers)
+
+
+def _python_roots() -> list[str]:
+    """Where this Python's modules live: the child may read (not write) there."""
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages()}
+    if site.ENABLE_USER_SITE and site.USER_SITE and os.path.isdir(site.USER_SITE):
+        roots.add(site.USER_SITE)
+    return sorted(os.path.realpath(r) for r in roots if r)
+
+
+def _copy_folder(src: Path, dst: Path, budget: int, keep: Path) -> None:
+    """Regular files of ``src`` (no links, no hidden or environment folders), within caps."""
+    entries = 0
+    stack = [(src, dst, 0)]
+    while stack:
+        folder, target, depth = stack.pop()
+        try:
+            children = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in sorted(children, key=lambda e: e.name):
+            entries += 1
+            if entries > _MAX_ENTRIES or entry.name.startswith(".") or entry.name in _SKIP:
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISDIR(info.st_mode) and depth < 6:
+                (target / entry.name).mkdir(mode=0o700)
+                stack.append((Path(entry.path), target / entry.name, depth + 1))
+            elif stat.S_ISREG(info.st_mode) and (
+                info.st_size <= budget or Path(entry.path) == keep
+            ):
+                with contextlib.suppress(OSError):
+                    _copy_file(Path(entry.path), target / entry.name)
+                    budget -= info.st_size
+
+
+def _copy_file(src: Path, dst: Path) -> None:
+    fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f_in, open(dst, "xb") as f_out:
+        shutil.copyfileobj(f_in, f_out)
+
+
+def _env(home: Path, tmp: Path) -> dict[str, str]:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(home),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+        "MPLCONFIGDIR": str(home / ".config" / "matplotlib"),
+        "TMPDIR": str(tmp),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        # one BLAS thread: deterministic sums, and no oversubscription when grading in parallel
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+    if "LD_LIBRARY_PATH" in os.environ:  # some Python builds need it to start at all
+        env["LD_LIBRARY_PATH"] = os.environ["LD_LIBRARY_PATH"]
+    return env
+
+
+def _remove(root: Path) -> None:
+    def unlock(func: Any, path: str, _exc: Any) -> None:  # a folder the child made read-only
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(path), 0o700)
+            os.chmod(path, 0o700)
+            func(path)
+
+    shutil.rmtree(root, onerror=unlock)
+
+
+@dataclass
+class Running:
+    """A started child; ``wait()`` returns its Outcome or raises SubmissionError."""
+
+    job: Job
+    limits: Limits
+    root: Path  # work/, home/, tmp/: the child's
+    io: Path  # request, reply, output, audit log: not reachable from the child's folders
+    process: subprocess.Popen[bytes]
+    started: float
+    layers: tuple[str, ...]
+    _done: bool = field(default=False)
+
+    def _kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            self.process.kill()
+        self.process.wait()
+
+    def close(self) -> None:
+        """Kill whatever is left and remove the private folder (idempotent)."""
+        if not self._done:
+            self._done = True
+            try:
+                self._kill()
+            finally:
+                _remove(self.root)
+                _remove(self.io)
+
+    def wait(self) -> Outcome:
+        try:
+            return self._wait()
+        finally:
+            self.close()
+
+    def _wait(self) -> Outcome:
+        remaining = self.started + self.limits.wall - time.monotonic()
+        try:
+            self.process.wait(timeout=max(remaining, 0.0))
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        seconds = time.monotonic() - self.started
+        self._kill()  # whatever it started, in its process group or namespace
+        io = self.io
+        output = _tail(io / "output.txt")
+        refusals = _refusals(io / "audit.log")
+        if timed_out:
+            raise _error(
+                self.job,
+                "timeout",
+                f"did not finish within {self.limits.wall:g} s (start-up, import and every call)",
+                "look for an infinite loop or a very slow loop over elements; "
+                "--timeout SECONDS raises the limit",
+                output,
+                refusals,
+            )
+        if _size(io / "output.txt") >= self.limits.files:
+            raise self._no_reply("its output reached the file-size limit", output, refusals)
+        try:
+            reply = protocol.read(io / "reply.bin", self.limits.reply)
+            if self.process.returncode != 0 or not isinstance(reply, dict):
+                raise protocol.BadReply("the child did not finish normally")
+        except protocol.BadReply as bad:
+            raise self._no_reply(str(bad), output, refusals) from None
+        outcome = Outcome(
+            replies=reply.get("replies") if reply.get("ok") is True else None,
+            error=None if reply.get("ok") is True else reply.get("error"),
+            refusals=refusals,
+            output=output,
+            isolation=self.layers,
+            seconds=seconds,
+        )
+        if outcome.replies is None and not isinstance(outcome.error, dict):
+            raise self._no_reply("the reply has neither results nor an error", output, refusals)
+        return outcome
+
+    def _no_reply(self, why: str, output: str, refusals: tuple[tuple[str, str], ...]) -> Exception:
+        code = self.process.returncode
+        size = _size(self.io / "output.txt")
+        if size >= self.limits.files:
+            return _error(
+                self.job,
+                "output-limit",
+                f"printed more than {self.limits.files >> 20} MiB; its output was cut there",
+                "print less (a print inside a loop over elements?)",
+                output,
+                refusals,
+            )
+        if "MemoryError" in output:  # our own child code ran out, outside any call
+            return _error(
+                self.job,
+                "memory-limit",
+                f"ran out of memory (limit {self.limits.memory >> 20} MiB of address space)",
+                "look for a very large temporary array (an N x N or D x D matrix?)",
+                output,
+                refusals,
+            )
+        if code is not None and code < 0:
+            status = f"was killed by signal {signal.Signals(-code).name}"
+            if -code == signal.SIGXCPU:
+                status = f"used more than {self.limits.cpu} s of CPU time"
+        else:
+            status = f"ended the process (status {code})"
+        return _error(
+            self.job,
+            "submission-crashed",
+            f"{status} before bncheck could read its results ({why})",
+            "does it call os._exit(), crash the interpreter, or tamper with bncheck's child?",
+            output,
+            refusals,
+        )
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.lstat(path).st_size
+    except OSError:
+        return 0
+
+
+def _tail(path: Path) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(_size(path) - _OUTPUT_TAIL, 0))
+            data = f.read(_OUTPUT_TAIL)
+    except OSError:
+        return ""
+    return clean_text(data.decode("utf-8", "replace"), 2000)
+
+
+def _refusals(path: Path) -> tuple[tuple[str, str], ...]:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(_MAX_LOG)
+    except OSError:
+        return ()
+    found = []
+    for line in data.decode("utf-8", "replace").splitlines()[:50]:
+        event, _, what = line.partition("\t")
+        found.append((clean_text(event, 80), clean_text(what, 300)))
+    return tuple(found)
+
+
+def _error(
+    job: Job,
+    code: str,
+    what: str,
+    hint: str,
+    output: str,
+    refusals: tuple[tuple[str, str], ...],
+) -> SubmissionError:
+    lines = output.strip().splitlines()[-5:]
+    if lines:
+        hint += "\n  last output: " + " | ".join(lines)
+    if refusals:
+        hint += f"\n  the sandbox refused: {refusals[0][1]}"
+    error = SubmissionError(f"{job.display or job.path} {what}", hint, code=code)
+    error.refusals = refusals  # type: ignore[attr-defined]
+    return error
+
+
+def start(job: Job, limits: Limits | None = None, policy: Policy | None = None) -> Running:
+    """Copy the submission into a private folder and start the child on ``job.ops``."""
+    limits, policy = limits or Limits(), policy or Policy()
+    started = time.monotonic()  # the deadline covers the copy and the child's start-up
+    root = Path(tempfile.mkdtemp(prefix="bncheck-"))  # mode 0700, ours
+    io = Path(tempfile.mkdtemp(prefix="bncheck-io-"))  # not under root: '..' shows no reply
+    try:
+        work, home, tmp = (root / n for n in ("work", "home", "tmp"))
+        for folder in (work, home, tmp):
+            folder.mkdir(mode=0o700)
+        source = job.path.resolve()
+        _copy_folder(source.parent, work, limits.copy, source)
+        path = work / source.name
+        if not path.is_file():  # a hidden folder, or a file over the copy budget
+            _copy_file(source, path)
+        roots = _python_roots()
+        request = {
+            "path": str(path),
+            "display": job.display or str(job.path),
+            "names": dict(job.names),
+            "ops": job.ops,
+            "preload": list(job.preload),
+            "python_path": [site.USER_SITE] if site.USER_SITE in roots else [],
+            "writable": [str(work), str(home), str(tmp)],
+            "readable": [*roots, *policy.readable, *_SYSTEM_READABLE],
+            "table": policy.table(),
+        }
+        with open(io / "request.bin", "xb") as f:
+            protocol.write(f, request)
+        layers = (*isolation(), f"limits {limits.describe()}")
+        command = [
+            *_namespaces(),
+            sys.executable,
+            "-I",
+            "-B",
+            str(_CHILD),
+            str(io),
+            json.dumps(limits.for_child()),
+        ]
+        with open(io / "output.txt", "xb") as output:
+            process = subprocess.Popen(
+                command,
+                cwd=work,
+                env=_env(home, tmp),
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=output,
+                start_new_session=True,
+                close_fds=True,
+            )
+    except BaseException:
+        _remove(root)
+        _remove(io)
+        raise
+    return Running(job, limits, root, io, process, started, layers)
+
+
+# What any numpy or torch program may read besides Python's own files.
+_SYSTEM_READABLE = (
+    "/dev/null",
+    "/dev/zero",
+    "/dev/urandom",
+    "/dev/random",
+    "/proc/self",
+    "/sys/devices/system/cpu",
+    "/etc/localtime",
+    "/usr/share/zoneinfo",
+)
