@@ -11,6 +11,7 @@ __all__ = [
     "BncheckError",
     "MissingDependencyError",
     "SpecError",
+    "SubmissionError",
     "UsageError",
 ]
 
@@ -38,6 +39,12 @@ class UsageError(BncheckError):
     """A command-line or API argument that bncheck cannot act on."""
 
     code = "usage"
+
+
+class SubmissionError(BncheckError):
+    """The submission cannot be loaded, called or run to the end (exit 2)."""
+
+    code = "submission"
 
 
 class SpecError(BncheckError):

@@ -5,7 +5,6 @@ eval mode, and the submission's backward against its own forward (random directi
 from __future__ import annotations
 
 import dataclasses
-import pickle
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -14,8 +13,9 @@ from bncheck.check import sources
 from bncheck.check.compare import compare, merge
 from bncheck.check.fd import directional_check
 from bncheck.check.inputs import Case
-from bncheck.check.plan import DIRECTION_STEP, Returned, returned
+from bncheck.check.plan import DIRECTION_STEP
 from bncheck.check.reference import forward_eval, running_update
+from bncheck.check.replies import Returned, returned
 from bncheck.check.result import CheckResult
 from bncheck.spec import NormSpec, Running
 
@@ -25,26 +25,15 @@ if TYPE_CHECKING:
 __all__ = ["directions_row", "hidden_row", "mutation_row", "running_rows"]
 
 
-def _unpickle(data: bytes | None) -> Any:
-    return None if data is None else pickle.loads(data)
-
-
-def _first_change(before: Any, after: Any, path: str = "cache") -> str:
-    if isinstance(before, dict) and isinstance(after, dict):
-        for k in before:
-            found = _first_change(before[k], after.get(k), f"{path}[{k!r}]")
-            if found:
-                return found
-        return ""
-    if isinstance(before, (tuple, list)) and isinstance(after, (tuple, list)):
-        for i, (b, a) in enumerate(zip(before, after, strict=False)):
-            found = _first_change(b, a, f"{path}[{i}]")
-            if found:
-                return found
-        return ""
-    if isinstance(before, np.ndarray):
-        return "" if isinstance(after, np.ndarray) and np.array_equal(before, after) else path
-    return ""
+def _first_change(before: Any, after: Any) -> str:
+    """The first array of the cache whose digest changed ([path, digest] lists, from the child)."""
+    if not isinstance(before, list) or not isinstance(after, list):
+        return "the cache" if before != after else ""
+    later = {str(p[0]): p[1] for p in after if isinstance(p, list) and len(p) == 2}
+    for entry in before:
+        if isinstance(entry, list) and len(entry) == 2 and later.get(str(entry[0])) != entry[1]:
+            return str(entry[0])
+    return "the cache" if before != after else ""
 
 
 def mutation_row(ctx: Ctx) -> CheckResult:
@@ -60,9 +49,10 @@ def mutation_row(ctx: Ctx) -> CheckResult:
         for k, value in after.items():
             if k in op and not np.array_equal(value, op[k], equal_nan=True):
                 found.append(f"{'dout' if k == 'dy' else k} (in a call to {op['op']})")
-        if op["op"] == "backward" and reply.get("cache_before") != reply.get("cache_after"):
-            before, later = _unpickle(reply["cache_before"]), _unpickle(reply["cache_after"])
-            found.append(f"{_first_change(before, later) or 'the cache'} (in backward)")
+        if op["op"] == "backward":
+            changed = _first_change(reply.get("cache_before"), reply.get("cache_after"))
+            if changed:
+                found.append(f"{changed} (in backward)")
     if found:
         return CheckResult(
             "mutation",
@@ -115,6 +105,19 @@ def hidden_row(ctx: Ctx, first: Returned) -> CheckResult:
     return CheckResult("hidden state", True, pair)
 
 
+def _param(bn_param: dict[str, Any], key: str) -> np.ndarray | str:
+    """A value the forward left in bn_param, as a float64 array, or what it was instead."""
+    value = bn_param.get(key)
+    if isinstance(value, dict):  # packed by the child: {"type": ..., "array": ... or None}
+        array = value.get("array")
+        if isinstance(array, np.ndarray):
+            return array.astype(np.float64)
+        return f"a {value.get('type', 'value')}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return np.asarray(float(value))
+    return "nothing" if value is None else f"a {type(value).__name__}"
+
+
 def running_rows(ctx: Ctx) -> list[CheckResult]:
     plan, spec, run = ctx.plan, ctx.spec, ctx.plan.running
     a = plan.cases[0]
@@ -128,15 +131,21 @@ def running_rows(ctx: Ctx) -> list[CheckResult]:
     for label, op, start in starts:
         bn = ctx.replies[run[op]]["bn_param"]
         want = running_update(start[0], start[1], x, spec)
-        got = [
-            np.asarray(bn.get(k, np.nan), dtype=np.float64) for k in ("running_mean", "running_var")
-        ]
+        stored = [_param(bn, k) for k in ("running_mean", "running_var")]
+        got = [g if isinstance(g, np.ndarray) else np.full(1, np.nan) for g in stored]
         ok = all(
             g.shape == w.shape and np.allclose(g, w, rtol=1e-10, atol=1e-12)
             for g, w in zip(got, want, strict=True)
         )
         if not ok:
-            hint = _which_convention(got, start, x, spec)
+            hint = next(
+                (
+                    f": bn_param[{k!r}] holds {g}, not an array of shape {w.shape}"
+                    for k, g, w in zip(("running_mean", "running_var"), stored, want, strict=True)
+                    if isinstance(g, str)
+                ),
+                "",
+            ) or _which_convention(got, start, x, spec)
             rows.append(
                 CheckResult(
                     "running stats",

@@ -15,8 +15,9 @@ from bncheck.check import behaviour, sources
 from bncheck.check.compare import FLOAT32_NOTE, Tolerances, compare, merge
 from bncheck.check.fd import FDOptions
 from bncheck.check.inputs import Case
-from bncheck.check.plan import Plan, Returned, returned
+from bncheck.check.plan import Plan
 from bncheck.check.reference import batch_stats
+from bncheck.check.replies import Returned, returned
 from bncheck.check.result import CheckResult
 from bncheck.check.submission import SubmissionError, Target
 from bncheck.spec import NormSpec

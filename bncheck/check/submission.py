@@ -2,35 +2,40 @@
 
 The file is read with ``ast`` first, so a syntax error, a missing function or an
 unknown style is reported without running a line of it. Then it runs in a child
-process (``bncheck.check.worker``) with a timeout; the parent only receives arrays.
+process (``bncheck.runner``, sandboxed); the parent only receives arrays.
 """
 
 from __future__ import annotations
 
 import ast
+import codecs
 import difflib
+import io
 import os
-import pickle
-import subprocess
-import sys
-import tempfile
+import stat
+import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from bncheck.errors import BncheckError
+from bncheck import runner
+from bncheck.errors import SubmissionError
+from bncheck.runner import Job, Limits, Outcome, Policy, Running, clean_text
 
-__all__ = ["STYLES", "Child", "SubmissionError", "Target", "resolve_target", "start"]
+__all__ = [
+    "STYLES",
+    "SubmissionError",
+    "Target",
+    "failure_error",
+    "refusal_text",
+    "replies_of",
+    "resolve_target",
+    "start",
+]
 
 Style = Literal["cs231n", "plain", "torch"]
 STYLES: tuple[str, ...] = ("cs231n", "plain", "torch")
 BACKWARD = "batchnorm_backward"
-
-
-class SubmissionError(BncheckError):
-    """The submission cannot be loaded or called (exit 2)."""
-
-    code = "submission"
 
 
 @dataclass(frozen=True)
@@ -53,18 +58,124 @@ class _Defs:
     torch_classes: list[str]
 
 
-def _read_defs(path: Path) -> _Defs:
-    source = path.read_text(encoding="utf-8", errors="replace")
+MAX_BYTES = 1 << 20  # 1 MiB: far above any hand-written layer, far below a hang or a crash
+_SKIP_FOLDERS = frozenset({"venv", "__pycache__", "site-packages", "node_modules"})
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _read_source(path: Path) -> str:
+    """The text of the regular file ``path``, decoded as Python does; never blocks or crashes.
+
+    A FIFO, device or folder is refused before it is opened (opening a FIFO would wait
+    for a writer), and the open itself is non-blocking in case the file is swapped.
+    """
     try:
-        tree = ast.parse(source, filename=str(path))
-    except SyntaxError as exc:
-        line = (exc.text or "").rstrip()
-        caret = " " * max((exc.offset or 1) - 1 - (len(line) - len(line.lstrip())), 0) + "^"
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise _not_a_file(path, info.st_mode)
+        if info.st_size > MAX_BYTES:
+            raise _too_large(path, info.st_size)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as f:
+            mode = os.fstat(f.fileno()).st_mode
+            if not stat.S_ISREG(mode):  # replaced between the stat and the open
+                raise _not_a_file(path, mode)
+            data = f.read(MAX_BYTES + 1)
+    except OSError as exc:
         raise SubmissionError(
-            f"{path}:{exc.lineno}: syntax error: {exc.msg}",
-            f"line {exc.lineno}: {line.strip()}\n        {caret}" if line else "fix the syntax",
-            code="syntax-error",
+            f"cannot read {path}: {exc.strerror or exc}",
+            "check that the file exists and that you may read it",
+            code="unreadable",
         ) from None
+    if len(data) > MAX_BYTES:
+        raise _too_large(path, len(data))
+    return _decode(path, data)
+
+
+def _not_a_file(path: Path, mode: int) -> SubmissionError:
+    kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    return SubmissionError(
+        f"{path} is {kind}, not a Python file",
+        "give the path of a .py file (or of a folder that holds one)",
+        code="not-a-file",
+    )
+
+
+def _too_large(path: Path, size: int) -> SubmissionError:
+    return SubmissionError(
+        f"{path} is {size / (1 << 20):.1f} MiB; bncheck reads submissions up to "
+        f"{MAX_BYTES >> 20} MiB",
+        "a batch-norm layer fits in a few KiB: is this the right file? "
+        "Move data and generated code out of it",
+        code="submission-too-large",
+    )
+
+
+def _decode(path: Path, data: bytes) -> str:
+    """Bytes to text as Python reads source: a UTF-8 BOM, or a PEP 263 coding cookie."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        problem = ""
+    except SyntaxError as exc:  # an unknown cookie, a cookie against a BOM, or bad bytes
+        encoding, problem = "utf-8", exc.msg  # on line 1 or 2: the decoding says which
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        utf8 = codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
+        raise SubmissionError(
+            f"{path}:{line}: byte 0x{data[exc.start]:02x} is not valid "
+            + ("UTF-8" if utf8 else encoding),
+            f"line {line}: save the file as UTF-8 (your editor's 'Save with encoding'), "
+            "or declare its encoding on line 1: # -*- coding: latin-1 -*-",
+            code="not-utf8" if utf8 else "bad-encoding",
+        ) from None
+    if problem:
+        raise SubmissionError(
+            f"{path}: {problem}",
+            "save the file as UTF-8 and remove the '# -*- coding: ... -*-' line",
+            code="bad-encoding",
+        )
+    return text
+
+
+def _read_defs(path: Path) -> _Defs:
+    source = _read_source(path)
+    try:
+        return _defs(ast.parse(source, filename=str(path)))
+    except SyntaxError as exc:
+        raise _syntax_error(path, exc) from None
+    except (RecursionError, MemoryError, ValueError) as exc:  # nesting too deep; NUL bytes
+        reason = "it is nested too deeply" if not isinstance(exc, ValueError) else str(exc)
+        raise SubmissionError(
+            f"{path}: could not parse: {reason}",
+            "Python could not read this file either; split deeply nested expressions",
+            code="parse-failed",
+        ) from None
+
+
+def _syntax_error(path: Path, exc: SyntaxError) -> SubmissionError:
+    line = (exc.text or "").rstrip()
+    offset = (exc.offset or 1) - 1 - (len(line) - len(line.lstrip()))
+    shown = line.strip()
+    if len(shown) > 120:  # a huge line (a minified or generated file): the part at the error
+        start = max(0, min(offset - 60, len(shown) - 120))
+        shown, offset = shown[start : start + 120], offset - start
+    caret = " " * max(offset, 0) + "^"
+    return SubmissionError(
+        f"{path}:{exc.lineno}: syntax error: {exc.msg}",
+        f"line {exc.lineno}: {shown}\n        {caret}" if line else "fix the syntax",
+        code="syntax-error",
+    )
+
+
+def _defs(tree: ast.Module) -> _Defs:
     functions, lines, classes = {}, {}, []
     for node in tree.body:
         if isinstance(node, ast.FunctionDef):
@@ -90,22 +201,22 @@ def _missing(name: str, defs: _Defs, path: Path) -> SubmissionError:
 
 def _find_file(folder: Path, backward: str) -> Path:
     """The one .py file under ``folder`` that defines ``backward`` (or a torch Function)."""
-    found = []
-    for p in sorted(folder.rglob("*.py")):
-        if any(part.startswith(".") or part in ("venv", "__pycache__") for part in p.parts):
-            continue
+    found, skipped = [], []
+    for p in _candidates(folder):
         try:
             defs = _read_defs(p)
-        except SubmissionError:
+        except SubmissionError as exc:  # unreadable, not a file, too large, not Python
+            skipped.append(f"{p.name} [{exc.code}]")
             continue
         if backward in defs.functions or defs.torch_classes:
             found.append(p)
     if len(found) == 1:
         return found[0]
     if not found:
+        unread = f"; could not read: {', '.join(skipped[:3])}" if skipped else ""
         raise SubmissionError(
             f"no file under {folder} defines {backward} or a torch.autograd.Function",
-            "name the file: bncheck verify PATH/layers.py",
+            f"name the file: bncheck verify PATH/layers.py{unread}",
             code="missing-function",
         )
     raise SubmissionError(
@@ -114,6 +225,30 @@ def _find_file(folder: Path, backward: str) -> Path:
         "name one of them: bncheck verify FILE[:FUNCTION]",
         code="ambiguous-submission",
     )
+
+
+def _candidates(folder: Path) -> list[Path]:
+    """The .py files under ``folder``, sorted: no hidden files or folders, no virtualenvs or
+    caches, and no symlink (to a file or a folder) that leads outside ``folder``."""
+    root = os.path.realpath(folder)
+    files = []
+    for here, dirs, names in os.walk(folder, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_FOLDERS)
+        for name in sorted(names):
+            if name.startswith(".") or not name.endswith(".py"):
+                continue
+            p = Path(here, name)
+            if p.is_symlink() and not _inside(os.path.realpath(p), root):
+                continue  # a link out of the folder (or a broken one, caught on reading)
+            files.append(p)
+    return files
+
+
+def _inside(path: str, root: str) -> bool:
+    try:
+        return os.path.commonpath([path, root]) == root
+    except ValueError:  # different drives on Windows
+        return False
 
 
 def parse_target(text: str) -> tuple[Path, str | None]:
@@ -140,10 +275,18 @@ def resolve_target(text: str, style: str | None = None, backward: str = BACKWARD
     ``backward`` is the default function name, ``<norm>_backward`` of the NormSpec.
     """
     path, function = parse_target(text)
-    if not path.exists():
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
         raise SubmissionError(
             f"no such file or folder: {path}", "check the path", code="file-not-found"
-        )
+        ) from None
+    except OSError as exc:
+        raise SubmissionError(
+            f"cannot read {path}: {exc.strerror or exc}",
+            "check that you may read the file and its folders",
+            code="unreadable",
+        ) from None
     if path.is_dir():
         path = _find_file(path, backward)
     if path.suffix != ".py":
@@ -172,90 +315,78 @@ def resolve_target(text: str, style: str | None = None, backward: str = BACKWARD
     return Target(path, "cs231n", {"forward": forward, "backward": name})
 
 
-@dataclass
-class Child:
-    """A child process running the calls; ``wait()`` returns the replies or raises."""
-
-    target: Target
-    process: subprocess.Popen[bytes]
-    folder: tempfile.TemporaryDirectory[str]
-    timeout: float
-
-    def wait(self) -> list[dict[str, Any]]:
-        try:
-            try:
-                out, _ = self.process.communicate(timeout=self.timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.communicate()
-                raise SubmissionError(
-                    f"{self.target.label} did not finish within {self.timeout:g} s",
-                    "look for an infinite loop or a very slow loop over elements; "
-                    "--timeout SECONDS raises the limit",
-                    code="timeout",
-                ) from None
-            reply_path = Path(self.folder.name) / "reply.pkl"
-            if not reply_path.exists():
-                tail = out.decode(errors="replace").strip().splitlines()[-5:]
-                raise SubmissionError(
-                    f"{self.target.label} ended the process (status {self.process.returncode}) "
-                    "before bncheck could read its results",
-                    "does it call os._exit() or crash the interpreter?"
-                    + ("\n  last output: " + " | ".join(tail) if tail else ""),
-                    code="submission-crashed",
-                )
-            with reply_path.open("rb") as f:
-                reply = pickle.load(f)
-        finally:
-            self.folder.cleanup()
-        if not reply["ok"]:
-            raise failure_error(self.target, reply["error"])
-        return list(reply["replies"])
+def refusal_text(event: str, what: str) -> str:
+    """What a refusal of the audit hook means, for the student."""
+    if what == "import bncheck":
+        return "the submission imported bncheck: it must compute its own gradient"
+    return f"the submission tried to {what}, which bncheck's sandbox refuses"
 
 
-def failure_error(target: Target, info: dict[str, Any]) -> SubmissionError:
-    """The message for a submission that raised or exited while we called it."""
-    where = "while being imported" if info["where"] == "import" else f"in {info['where']}"
-    if info["kind"] == "arity":  # a cs231n forward must return (out, cache)
-        count = info["count"]
+def refusal_error(target: Target, refusals: tuple[tuple[str, str], ...]) -> SubmissionError:
+    """The message for a submission whose run tripped the sandbox's audit hook."""
+    event, what = refusals[0]
+    more = f" (and {len(refusals) - 1} more refusals)" if len(refusals) > 1 else ""
+    return SubmissionError(
+        f"{target.path}: {refusal_text(event, what)}{more}",
+        "a submission computes with numpy (or torch) on the arrays it is given; it may not "
+        "import bncheck, use the network, start processes or touch files outside its folder",
+        code="refused",
+    )
+
+
+def failure_error(
+    target: Target, info: dict[str, Any], refusals: tuple[tuple[str, str], ...] = ()
+) -> SubmissionError:
+    """The message for a submission that raised or exited while we called it.
+
+    ``info`` came from the submission's process: every field is treated as untrusted text.
+    """
+    if refusals:
+        return refusal_error(target, refusals)
+    field_ = {k: clean_text(str(info.get(k, "")), 8000) for k in ("where", "kind", "type")}
+    where_name = field_["where"] or "the submission"
+    where = "while being imported" if where_name == "import" else f"in {where_name}"
+    message = clean_text(str(info.get("message", "")), 500)
+    if field_["kind"] == "arity":  # a cs231n forward must return (out, cache)
+        count = info.get("count")
+        count = count if isinstance(count, int) else "?"
         return SubmissionError(
-            f"{info['where']} returned {count} value{'s' * (count != 1)}; expected (out, cache)",
-            f"end {info['where']} with: return out, cache",
+            f"{where_name} returned {count} value{'s' * (count != 1)}; expected (out, cache)",
+            f"end {where_name} with: return out, cache",
             code="wrong-arity",
         )
-    if info["kind"] == "exit":
+    if field_["kind"] == "exit":
         return SubmissionError(
-            f"{target.path} called {info['message']} {where}",
+            f"{target.path} called {message} {where}",
             "a library function must return its results, not exit the interpreter",
             code="submission-exited",
         )
+    traceback = clean_text(str(info.get("traceback", "")), 8000)
+    if field_["kind"] == "memory":
+        return SubmissionError(
+            f"{target.path} ran out of memory {where} (MemoryError)",
+            "look for a very large temporary array (an N x N or D x D matrix?); its traceback:\n"
+            + traceback,
+            code="memory-limit",
+        )
     return SubmissionError(
-        f"{target.path} raised {info['type']} {where}: {info['message']}",
-        "its traceback:\n" + info.get("traceback", ""),
+        f"{target.path} raised {field_['type']} {where}: {message}",
+        "its traceback:\n" + traceback,
         code="submission-raised",
     )
 
 
-def start(target: Target, ops: list[dict[str, Any]], timeout: float = 60.0) -> Child:
-    """Start the child process on ``ops``; the caller does other work, then ``wait()``."""
-    folder = tempfile.TemporaryDirectory(prefix="bncheck-")
-    request = {
-        "path": str(target.path.resolve()),
-        "display": str(target.path),
-        "names": target.names,
-        "ops": ops,
-    }
-    with (Path(folder.name) / "request.pkl").open("wb") as f:
-        pickle.dump(request, f, protocol=pickle.HIGHEST_PROTOCOL)
-    root = str(Path(__file__).resolve().parents[2])  # the folder that holds bncheck/
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bncheck.check.worker", folder.name],
-        cwd=folder.name,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    return Child(target, process, folder, timeout)
+def start(
+    target: Target, ops: list[dict[str, Any]], timeout: float = 60.0, policy: Policy | None = None
+) -> Running:
+    """Start the sandboxed child on ``ops``; the caller does other work, then ``wait()``."""
+    preload = ("numpy", "torch") if target.style == "torch" else ("numpy",)
+    job = Job(target.path, target.names, ops, display=str(target.path), preload=preload)
+    return runner.start(job, Limits(wall=timeout), policy)
+
+
+def replies_of(target: Target, outcome: Outcome) -> list[dict[str, Any]]:
+    """The replies, or the SubmissionError the submission's failure or refusals call for."""
+    if outcome.error is not None or outcome.replies is None:
+        raise failure_error(target, outcome.error or {}, outcome.refusals)
+    return list(outcome.replies)
