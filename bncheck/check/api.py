@@ -14,6 +14,7 @@ import contextlib
 import copy
 import dataclasses
 import inspect
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,20 +24,33 @@ from typing import Any
 from bncheck.check import sources
 from bncheck.check.checks import CheckOptions, run_checks
 from bncheck.check.fd import step_table
-from bncheck.check.inputs import Case, make_case, make_cases
+from bncheck.check.inputs import Case, make_cases
 from bncheck.check.plan import Plan, make_plan
-from bncheck.check.result import VerifyResult
-from bncheck.check.submission import Target, failure_error, resolve_target, start
+from bncheck.check.result import CheckResult, VerifyResult
+from bncheck.check.submission import (
+    Target,
+    failure_error,
+    refusal_text,
+    replies_of,
+    resolve_target,
+    start,
+)
 from bncheck.errors import UsageError
+from bncheck.runner import Outcome, Policy
 from bncheck.spec import NormSpec
 
 __all__ = ["VerifyOptions", "assert_gradients_close", "check_backward", "verify"]
 
 
+def _fresh_seed() -> int:
+    """32 bits from the OS: a battery a submission cannot know in advance (the report prints it)."""
+    return int.from_bytes(os.urandom(4), "little")
+
+
 @dataclass(frozen=True)
 class VerifyOptions:
     spec: NormSpec = field(default_factory=NormSpec)
-    seed: int = 0
+    seed: int = field(default_factory=_fresh_seed)  # shapes and call order; replay with seed=
     style: str | None = None  # None: detect
     shapes: tuple[tuple[int, ...], ...] = ()  # () : the battery's own shapes
     degenerate: bool = True
@@ -44,6 +58,7 @@ class VerifyOptions:
     timeout: float = 60.0  # seconds, for a submission run in a child process
     steps_table: bool = False
     checks: CheckOptions = field(default_factory=CheckOptions)
+    policy: Policy = field(default_factory=Policy)  # what the sandboxed child may not do
 
 
 def _cases(options: VerifyOptions) -> tuple[Case, ...]:
@@ -51,21 +66,41 @@ def _cases(options: VerifyOptions) -> tuple[Case, ...]:
 
     if options.dtype not in ("float64", "float32"):
         raise UsageError(f"dtype must be float64 or float32, not {options.dtype!r}")
+    seed = options.seed
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise UsageError(
+            f"the seed must be a non-negative integer, not {seed!r}",
+            "leave it out for a fresh random seed, or give the seed a report printed (--seed N)",
+        )
     dtype = np.dtype(options.dtype).type
-    if not options.shapes:
-        return make_cases(options.spec, options.seed, options.degenerate, dtype)
-    rng = np.random.default_rng(options.seed)
-    cases = tuple(make_case(options.spec, s, rng).astype(dtype) for s in options.shapes)
-    if options.degenerate:
-        ordinary = len(make_cases(options.spec, options.seed, False))
-        cases += make_cases(options.spec, options.seed, True, dtype)[ordinary:]
-    return cases
+    return make_cases(options.spec, seed, options.degenerate, dtype, tuple(options.shapes))
+
+
+def _sandbox_row(outcome: Outcome) -> CheckResult:
+    """Refusals of a run that still returned results: a failure, never a pass."""
+    if not outcome.refusals:
+        return CheckResult("sandbox", True, "nothing refused")
+    return CheckResult(
+        "sandbox",
+        False,
+        "nothing refused",
+        message=refusal_text(*outcome.refusals[0])
+        + (f" (and {len(outcome.refusals) - 1} more)" if len(outcome.refusals) > 1 else ""),
+    )
 
 
 def _result(
-    target: Target, plan: Plan, replies: list[dict[str, Any]], options: VerifyOptions
+    target: Target,
+    plan: Plan,
+    replies: list[dict[str, Any]],
+    options: VerifyOptions,
+    outcome: Outcome | None = None,
 ) -> VerifyResult:
     rows, notes = run_checks(target, plan, replies, options.checks)
+    isolation: tuple[tuple[str, str], ...] = ()
+    if outcome is not None:
+        rows.append(_sandbox_row(outcome))
+        isolation = (("sandbox", "; ".join(outcome.isolation)),)
     steps: tuple[tuple[float, float], ...] = ()
     if options.steps_table:
         case = plan.cases[0].astype(float)  # the table is about float64 differences
@@ -79,6 +114,7 @@ def _result(
         conventions=(
             *options.spec.conventions(),
             ("finite differences", f"float64, {options.checks.fd.describe()}"),
+            *isolation,
         ),
         notes=tuple(notes),
         steps=steps,
@@ -86,25 +122,27 @@ def _result(
 
 
 def verify(text: str, options: VerifyOptions | None = None) -> VerifyResult:
-    """Run the battery on the submission named by ``PATH`` or ``PATH:FUNCTION``, in a child."""
+    """Run the battery on the submission named by ``PATH`` or ``PATH:FUNCTION``, sandboxed."""
     options = options or VerifyOptions()
     target = resolve_target(text, options.style, f"{options.spec.name}_backward")
     plan = make_plan(target, options.spec, _cases(options), options.seed)
-    child = start(target, plan.ops, options.timeout)
+    # The emitted reference is loaded (from the cache, when it is there) before any
+    # submission code runs, so nothing the child does can race with reading it.
+    sources.derived_function(options.spec, cached_only=True)
+    child = start(target, plan.ops, options.timeout, options.policy)
     try:
         sources.derived_function(options.spec)  # SymPy, when not cached, while the child works
         if options.checks.autograd != "off" and sources.torch_available():
             import torch  # noqa: F401  (1.2 s of import, overlapped with the child)
-    except BaseException:
-        child.process.kill()
-        child.process.wait()
-        child.folder.cleanup()
-        raise
-    return _result(target, plan, child.wait(), options)
+        outcome = child.wait()
+    finally:
+        child.close()
+    return _result(target, plan, replies_of(target, outcome), options, outcome)
 
 
 def _in_process(funcs: dict[str, Any], style: str, options: VerifyOptions) -> VerifyResult:
-    from bncheck.check import worker
+    """Callables from this process (a notebook's): run here, with no sandbox."""
+    from bncheck.runner import calls
 
     names = {role: getattr(f, "__name__", role) for role, f in funcs.items()}
     target = Target(Path("<in-process>"), style, names)  # type: ignore[arg-type]
@@ -114,8 +152,8 @@ def _in_process(funcs: dict[str, Any], style: str, options: VerifyOptions) -> Ve
         with contextlib.suppress(TypeError, OSError):  # builtins and lambdas have no file
             files.add(str(Path(inspect.getfile(f)).resolve()))
     try:
-        replies = worker.execute(copy.deepcopy(plan.ops), funcs, files)
-    except worker.CallFailed as failed:
+        replies = calls.execute(copy.deepcopy(plan.ops), funcs, files)
+    except calls.CallFailed as failed:
         raise failure_error(target, failed.info) from None
     return _result(target, plan, replies, options)
 

@@ -4,6 +4,14 @@ Two traps to avoid: an upstream gradient dout = ones, or dout ∝ x̂, makes the
 true dx ≈ 0 (dx is (γ/σ)·(dout projected off span{1, x̂})), so nearly every
 wrong backward "passes". Ours has a random part orthogonal to both, and non-zero
 components along 1 and x̂, so a bug in the dmu or dvar path cannot hide either.
+
+A third trap is a battery that never changes: a backward right only for the shapes
+it was shown, or only for D ≤ 16 (a loop over ``range(16)``), or only for small
+batches, passes a fixed battery. So the shapes, and how many cases there are, come
+from the seed, and every battery still has small cases, a wide one (a feature axis
+> 16) and a tall one (more than 32 elements per group), with no two axes of a shape
+the same size (a transposed reduction cannot pass on a square shape). Sizes stay
+modest (m ≤ 80, a feature axis ≤ 48): the referee takes 2·m forwards per case.
 """
 
 from __future__ import annotations
@@ -13,15 +21,32 @@ from dataclasses import dataclass
 import numpy as np
 
 from bncheck.check.reference import batch_stats, group_size, stat_shape
+from bncheck.errors import SpecError
 from bncheck.spec import NormSpec
 
 __all__ = ["Case", "make_case", "make_cases", "upstream_gradient"]
 
-# N ≠ D everywhere, so a transposed reduction cannot pass by accident.
-SHAPES: dict[str, tuple[tuple[int, ...], ...]] = {
-    "ND": ((8, 5), (3, 7), (32, 12)),
-    "NCHW": ((4, 3, 2, 5), (2, 5, 3, 3)),
+# Inclusive size ranges per kind of case: "group" bounds m, the elements of one group;
+# "lone" is the size of a single reduced axis (N of (N, D)); "axis" each of several
+# reduced axes (N, H, W of NCHW); "feature" each feature axis; "wide" the one feature
+# axis of a wide case. m ≥ 3: with m = 2, x̂ = ±1 and span{1, x̂} is everything, so the
+# true dx is ≈ 0 (of order eps/var) and hides bugs while finite differences lose it.
+SIZES: dict[str, dict[str, tuple[int, int]]] = {
+    "small": {"group": (3, 24), "lone": (3, 16), "axis": (1, 4), "feature": (2, 9)},
+    "wide": {
+        "group": (3, 32),
+        "lone": (3, 24),
+        "axis": (1, 4),
+        "feature": (2, 6),
+        "wide": (17, 48),
+    },
+    "tall": {"group": (33, 80), "lone": (33, 80), "axis": (2, 7), "feature": (2, 12)},
+    "degenerate": {"group": (4, 24), "lone": (4, 12), "axis": (1, 4), "feature": (2, 8)},
 }
+# Every battery: two small cases, one wide, one tall, and 0 to EXTRA more of a random kind.
+KINDS = ("small", "small", "wide", "tall")
+EXTRA = 2
+EXTRA_KINDS = ("small", "wide", "tall")
 
 
 @dataclass(frozen=True)
@@ -49,6 +74,28 @@ class Case:
 
 def _features(spec: NormSpec, shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(shape[a] for a in spec.feature_axes)
+
+
+def _draw_shape(
+    spec: NormSpec, kind: str, rng: np.random.Generator, taken: tuple[tuple[int, ...], ...] = ()
+) -> tuple[int, ...]:
+    """A shape of ``kind`` (see SIZES), all axes of different sizes, not one of ``taken``."""
+    sizes = SIZES[kind]
+    lo, hi = sizes["group"]
+    wide = rng.choice(spec.feature_axes) if "wide" in sizes else -1
+    for attempt in range(2000):
+        shape = []
+        for a in range(spec.ndim):
+            if a in spec.axes:
+                key = "lone" if len(spec.axes) == 1 else "axis"
+            else:
+                key = "wide" if a == wide else "feature"
+            shape.append(int(rng.integers(sizes[key][0], sizes[key][1] + 1)))
+        # distinct sizes first; a layout with many axes may have to give that up
+        distinct = len(set(shape)) == len(shape) or attempt >= 1000
+        if lo <= group_size(spec, tuple(shape)) <= hi and distinct and tuple(shape) not in taken:
+            return tuple(shape)
+    raise SpecError(f"cannot draw a {kind} shape for layout {spec.layout!r} axes {spec.axes}")
 
 
 def upstream_gradient(x: np.ndarray, spec: NormSpec, rng: np.random.Generator) -> np.ndarray:
@@ -90,18 +137,29 @@ def make_case(
 
 def _degenerate(spec: NormSpec, rng: np.random.Generator) -> list[Case]:
     """Features that break careless code, one per case so a failure names its cause."""
-    shape = SHAPES[spec.layout][0] if spec.layout in SHAPES else (8,) + (3,) * (spec.ndim - 1)
     out = []
     specs = (
         ("zero-variance feature", lambda f: 0.0 * f + 3.0, "var = 0: needs eps inside the sqrt"),
-        ("variance far below eps", lambda f: 1e-4 * f - 0.5, "var = 1e-8 ≪ eps = 1e-5"),
-        ("offset mean 1e4", lambda f: f + 1e4, "mean 1e4, std 1: cancellation in raw sums"),
+        # mean ≈ 0: at |mean| 0.5 float32 rounds x by up to 3e-8, 3e-4 of this spread,
+        # and correct float32 code failed dgamma on ~5% of seeds
+        ("variance far below eps", lambda f: 1e-4 * f - 1e-3, "var = 1e-8 ≪ eps = 1e-5"),
+        # std exactly 1, so the loss of digits in raw sums (≈ 1e8·ε) is the same every seed
+        (
+            "offset mean 1e4",
+            lambda f: (f - f.mean()) / f.std() + 1e4,
+            "mean 1e4, std 1: cancellation in raw sums",
+        ),
     )
     for name, transform, note in specs:
+        shape = _draw_shape(spec, "degenerate", rng)
         base = make_case(spec, shape, rng)
         x = base.x.copy()
-        first = tuple(0 if a in spec.feature_axes else slice(None) for a in range(spec.ndim))
-        x[first] = transform(rng.standard_normal(x[first].shape))
+        # which feature is degenerate is drawn too, so no code can special-case feature 0
+        feature = tuple(
+            int(rng.integers(shape[a])) if a in spec.feature_axes else slice(None)
+            for a in range(spec.ndim)
+        )
+        x[feature] = transform(rng.standard_normal(x[feature].shape))
         out.append(Case(name, x, base.gamma, base.beta, upstream_gradient(x, spec, rng), note))
     # N = 1 only where the convention defines it: not with 1/(m-1), nor with PyTorch's
     # unbiased running variance (PyTorch refuses a batch of one in training)
@@ -114,11 +172,24 @@ def _degenerate(spec: NormSpec, rng: np.random.Generator) -> list[Case]:
 
 
 def make_cases(
-    spec: NormSpec, seed: int = 0, degenerate: bool = True, dtype: type = np.float64
+    spec: NormSpec,
+    seed: int = 0,
+    degenerate: bool = True,
+    dtype: type = np.float64,
+    shapes: tuple[tuple[int, ...], ...] = (),
 ) -> tuple[Case, ...]:
-    """The seeded battery: ordinary shapes, then the degenerate features."""
+    """The seeded battery: ordinary cases (``shapes``, or drawn), then the degenerate features.
+
+    Drawn shapes: KINDS plus 0 to EXTRA cases of a random kind, in a random order, so
+    that ``cases[0]`` (the case of the hidden-state, running and direction checks) varies too.
+    """
     rng = np.random.default_rng(seed)
-    shapes = SHAPES.get(spec.layout, ((6,) + (4,) * (spec.ndim - 1),))
+    if not shapes:
+        kinds = [*KINDS, *rng.choice(EXTRA_KINDS, size=rng.integers(EXTRA + 1))]
+        drawn: list[tuple[int, ...]] = []
+        for kind in rng.permutation(kinds):
+            drawn.append(_draw_shape(spec, str(kind), rng, tuple(drawn)))
+        shapes = tuple(drawn)
     cases = [make_case(spec, s, rng) for s in shapes]
     if degenerate:
         cases += _degenerate(spec, rng)

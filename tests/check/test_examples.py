@@ -29,7 +29,7 @@ EXPECTED = {
     "bug_dmu_missing_1_over_m.py": ("dx", "submission vs derived (float64)", "dx differs at ["),
     "bug_unbiased_variance.py": ("out", "submission vs reference forward", "out differs at ["),
     "bug_eps_outside_sqrt.py": ("dx", "submission vs derived (float64)", "zero-variance feature"),
-    "bug_dgamma_keepdims.py": ("shapes", "strict", "(1, 5)"),
+    "bug_dgamma_keepdims.py": ("shapes", "strict", "(1, "),
     "bug_dx_missing_dvar.py": ("dx", "submission vs finite differences", "dx differs at ["),
     "bug_mutates_dout.py": ("mutation", "inputs and cache unchanged", "dout"),
     "bug_hidden_state.py": ("hidden state", "repeated", "earlier call"),
