@@ -4,9 +4,25 @@ Importing bncheck is cheap: even the standard-library modules behind NormSpec,
 and numpy, sympy and torch, load when a name that needs them is first used.
 """
 
-from __future__ import annotations
+# ``python -m bncheck`` puts the current folder first on sys.path, and ``bncheck verify``
+# runs in students' folders: their json.py, numpy.py or typing.py must never be imported
+# by bncheck itself (our own modules load through ``bncheck.__path__``). So the folder
+# leaves sys.path before any other import, and there is no ``from __future__`` import,
+# which would have to come first. sys.argv[0] is "-m" only while -m imports the package.
+import os as _os
+import sys as _sys
 
-from typing import TYPE_CHECKING
+if _sys.argv[:1] == ["-m"] and not getattr(_sys.flags, "safe_path", False):  # -P: no folder
+    try:
+        _here = _os.getcwd()
+    except OSError:  # the folder was deleted under us
+        _here = ""
+    if _sys.path[:1] in ([""], [_here]):
+        del _sys.path[0]
+    del _here
+del _os, _sys
+
+from typing import TYPE_CHECKING  # noqa: E402  (after the sys.path fix, on purpose)
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ loads on use
     from bncheck.check.api import assert_gradients_close, check_backward

@@ -88,10 +88,14 @@ def compute(name: str, overrides: dict[str, Any]) -> Any:
 
 def run(args: argparse.Namespace, console: Any) -> int:
     import json
-    from pathlib import Path
+
+    from bncheck.cli.output import check_writable, write_atomic
 
     overrides = _validate(args)
-    if args.plot is not None:
+    if args.json is not None:  # a bad path fails before the work
+        check_writable(args.json, option="--json")
+    if args.plot is not None:  # never the same file as --json
+        check_writable(args.plot, refuse=[args.json] if args.json else [], option="--plot")
         from bncheck.report.plots import require_pyplot
 
         require_pyplot()  # fail before the work when matplotlib is missing
@@ -109,11 +113,26 @@ def run(args: argparse.Namespace, console: Any) -> int:
         from bncheck.report.demo_json import demo_json
 
         text = json.dumps(demo_json(args.name, result), indent=2, ensure_ascii=False)
-        Path(args.json).write_text(text + "\n", encoding="utf-8")
+        write_atomic(args.json, text + "\n")
         console.print(f"wrote {args.json}", markup=False)
     if args.plot is not None:
-        from bncheck.report.plots import save_plot
-
-        save_plot(args.name, result, Path(args.plot))
+        write_atomic(args.plot, _plot_bytes(args.name, result, args.plot))
         console.print(f"wrote {args.plot}", markup=False)
     return 0
+
+
+def _plot_bytes(name: str, result: Any, plot: str) -> bytes:
+    """The plot's file contents, drawn in a private folder under the same file name.
+
+    The name keeps matplotlib's choice of format by extension; the bytes then go to
+    ``plot`` through ``write_atomic``, never straight to a path that may hold a link.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from bncheck.report.plots import save_plot
+
+    with tempfile.TemporaryDirectory(prefix="bncheck-plot-") as folder:
+        file = Path(folder) / (Path(plot).name or "plot.png")
+        save_plot(name, result, file)
+        return file.read_bytes()

@@ -4,7 +4,9 @@ SUBMISSION is PATH (a file, or a folder holding one) or PATH:FUNCTION. The style
 detected: cs231n (batchnorm_forward + batchnorm_backward(dout, cache)), plain
 (batchnorm_backward(dy, x, gamma, eps)) or torch (a torch.autograd.Function).
 The submission runs in a child process; exit 0 all passed, 1 a check failed,
-2 the submission could not be loaded or called.
+2 the submission could not be loaded or called. The inputs, their shapes and the
+order of the calls come from a seed, fresh for every run and printed in the
+report: --seed N runs the same battery again.
 
 examples:
   bncheck verify layers.py
@@ -24,7 +26,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("submission", metavar="PATH[:FUNCTION]")
     parser.add_argument("--style", choices=("cs231n", "plain", "torch"), help="override detection")
     parser.add_argument("--json", metavar="FILE", help="also write the result as JSON")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the inputs (default 0)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        metavar="N",
+        help="seed of the inputs, shapes and call order (default: a fresh random seed, "
+        "printed in the report; give it back to reproduce a run)",
+    )
     parser.add_argument(
         "--norm",
         choices=("batchnorm", "spatial_batchnorm"),
@@ -65,35 +73,60 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, console: Any) -> int:
+    from bncheck.check.submission import parse_target
+    from bncheck.cli.output import check_writable, write_atomic
+
+    if args.json:  # a bad path fails now, not after the check; never over the submission
+        check_writable(args.json, refuse=[parse_target(args.submission)[0]], option="--json")
+
     import dataclasses
     import json
-    from pathlib import Path
 
     from bncheck.check.api import VerifyOptions, verify
     from bncheck.check.checks import CheckOptions
     from bncheck.check.fd import FDOptions
-    from bncheck.errors import BncheckError
+    from bncheck.errors import UsageError
     from bncheck.spec import get_spec
 
+    if args.seed is not None and args.seed < 0:
+        raise UsageError(
+            f"--seed must be a non-negative integer, got {args.seed}",
+            "leave --seed out for a fresh random seed, or give the seed a report printed",
+        )
     spec = dataclasses.replace(get_spec(args.norm), variance=args.variance, running=args.running)
-    options = VerifyOptions(
+    options = VerifyOptions(  # its seed: a fresh one, drawn here once, unless --seed N
         spec=spec,
-        seed=args.seed,
         style=args.style,
         dtype=args.dtype,
         timeout=args.timeout,
         steps_table=args.steps_table,
         checks=CheckOptions(fd=FDOptions(method=args.fd), autograd=args.autograd),
     )
+    if args.seed is not None:
+        options = dataclasses.replace(options, seed=args.seed)
     try:
         result = verify(args.submission, options)
-    except BncheckError as exc:  # exit 2, and the JSON says why, for graders' scripts
-        if args.json:
-            error = {"passed": False, "style": args.style, "error": exc.to_dict(), "checks": []}
-            Path(args.json).write_text(json.dumps(error, indent=2) + "\n", encoding="utf-8")
+    except BaseException as exc:  # the JSON says why, for graders' scripts (exit 2 or 3)
+        if args.json:  # and no earlier file at the path (a forged "passed") survives
+            error = {"passed": False, "style": args.style, "error": _error(exc), "checks": []}
+            write_atomic(args.json, json.dumps(error, indent=2) + "\n")
         raise
     console.print(result)
     if args.json:
-        Path(args.json).write_text(result.to_json() + "\n", encoding="utf-8")
+        write_atomic(args.json, result.to_json() + "\n")
         console.print(f"wrote {args.json}", markup=False)
     return 0 if result.passed else 1
+
+
+def _error(exc: BaseException) -> dict[str, str]:
+    from bncheck.errors import BncheckError
+
+    if isinstance(exc, BncheckError):
+        return exc.to_dict()
+    if isinstance(exc, KeyboardInterrupt):
+        return {"code": "interrupted", "message": "interrupted", "hint": ""}
+    return {
+        "code": "internal-error",
+        "message": f"{type(exc).__name__}: {exc}",
+        "hint": "please report this with the command you ran",
+    }
