@@ -22,6 +22,12 @@ TRANSCRIPTS = sorted((ROOT / "cli").glob("*.txt"))
 def record(command: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("COLUMNS", "100")  # argparse wraps help text to the terminal width
     monkeypatch.delenv("NO_COLOR", raising=False)
+    # The sandbox line says which layers this machine allows (namespaces need unshare);
+    # transcripts are recorded as on a Linux machine that has them all.
+    from bncheck.runner import sandbox
+
+    full = ("PID, network and mount namespaces", "private copy and HOME", "rlimits", "audit hook")
+    monkeypatch.setattr(sandbox, "isolation", lambda: full)
     argv = shlex.split(command)
     assert argv[:2] == ["$", "bncheck"], f"transcript must start with '$ bncheck': {command}"
     out, err = io.StringIO(), io.StringIO()
