@@ -22,7 +22,7 @@ from types import ModuleType
 from typing import Any
 
 from bncheck.check import sources
-from bncheck.check.checks import CheckOptions, run_checks
+from bncheck.check.checks import CheckOptions, References, references, run_checks
 from bncheck.check.fd import step_table
 from bncheck.check.inputs import Case, make_cases
 from bncheck.check.plan import Plan, make_plan
@@ -30,10 +30,11 @@ from bncheck.check.result import CheckResult, VerifyResult
 from bncheck.check.submission import (
     Target,
     failure_error,
+    job,
     refusal_text,
     replies_of,
     resolve_target,
-    start,
+    spawn,
 )
 from bncheck.errors import UsageError
 from bncheck.runner import Outcome, Policy
@@ -95,8 +96,9 @@ def _result(
     replies: list[dict[str, Any]],
     options: VerifyOptions,
     outcome: Outcome | None = None,
+    refs: References | None = None,
 ) -> VerifyResult:
-    rows, notes = run_checks(target, plan, replies, options.checks)
+    rows, notes = run_checks(target, plan, replies, options.checks, refs)
     isolation: tuple[tuple[str, str], ...] = ()
     if outcome is not None:
         rows.append(_sandbox_row(outcome))
@@ -125,19 +127,20 @@ def verify(text: str, options: VerifyOptions | None = None) -> VerifyResult:
     """Run the battery on the submission named by ``PATH`` or ``PATH:FUNCTION``, sandboxed."""
     options = options or VerifyOptions()
     target = resolve_target(text, options.style, f"{options.spec.name}_backward")
-    plan = make_plan(target, options.spec, _cases(options), options.seed)
-    # The emitted reference is loaded (from the cache, when it is there) before any
-    # submission code runs, so nothing the child does can race with reading it.
-    sources.derived_function(options.spec, cached_only=True)
-    child = start(target, plan.ops, options.timeout, options.policy)
+    # The child starts Python and numpy (~0.1 s) while we plan its calls and copy its folder.
+    child = spawn(target, options.timeout, options.policy)
     try:
-        sources.derived_function(options.spec)  # SymPy, when not cached, while the child works
-        if options.checks.autograd != "off" and sources.torch_available():
-            import torch  # noqa: F401  (1.2 s of import, overlapped with the child)
+        plan = make_plan(target, options.spec, _cases(options), options.seed)
+        child.send(job(target, plan.ops))
+        # While the child works: the emitted reference (SymPy, when not cached). The child
+        # cannot reach the cache (own HOME, audit hook), and a cached file is executed only
+        # if it is ours, private and shaped like emitted code (emit/load.py).
+        # Then every reference gradient (and torch's 1.2 s import), before the replies come.
+        refs = references(plan, options.checks)
         outcome = child.wait()
     finally:
         child.close()
-    return _result(target, plan, replies_of(target, outcome), options, outcome)
+    return _result(target, plan, replies_of(target, outcome), options, outcome, refs)
 
 
 def _in_process(funcs: dict[str, Any], style: str, options: VerifyOptions) -> VerifyResult:

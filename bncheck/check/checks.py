@@ -22,7 +22,7 @@ from bncheck.check.result import CheckResult
 from bncheck.check.submission import SubmissionError, Target
 from bncheck.spec import NormSpec
 
-__all__ = ["CheckOptions", "run_checks"]
+__all__ = ["CheckOptions", "References", "references", "run_checks"]
 
 GRADS = ("dx", "dgamma", "dbeta")
 
@@ -102,11 +102,35 @@ def _rows_vs(
     return rows
 
 
+@dataclass(frozen=True)
+class References:
+    """bncheck's own gradients for every case: they need the inputs, not the replies."""
+
+    derived: list[Any]
+    fd: list[Any]
+    autograd: list[Any] | None  # None: off, or torch is not installed
+
+
+def references(plan: Plan, options: CheckOptions) -> References:
+    """Computed while the submission's child runs (``api.verify``), or after it."""
+    spec, cases = plan.spec, plan.cases
+    use_torch = options.autograd != "off" and sources.torch_available()
+    return References(
+        derived=[sources.derived(spec, c) for c in cases],
+        fd=[sources.finite_differences(spec, c, options.fd) for c in cases],
+        autograd=[sources.autograd(spec, c) for c in cases] if use_torch else None,
+    )
+
+
 def run_checks(
-    target: Target, plan: Plan, replies: list[dict[str, Any]], options: CheckOptions
+    target: Target,
+    plan: Plan,
+    replies: list[dict[str, Any]],
+    options: CheckOptions,
+    refs: References | None = None,
 ) -> tuple[list[CheckResult], list[str]]:
     ctx = Ctx(target, plan, plan.spec, replies, options, [])
-    spec, cases = plan.spec, plan.cases
+    cases = plan.cases
     subs = [ctx.grads(op) for op in plan.main]
     _first_nonfinite(target, subs[0], cases[0])
     rows: list[CheckResult] = []
@@ -114,12 +138,12 @@ def run_checks(
     if plan.style in ("cs231n", "torch"):
         rows.append(_forward_row(ctx, subs[0].dtypes[0]))
 
-    derived = [sources.derived(spec, c) for c in cases]
+    refs = refs or references(plan, options)
+    derived, fd = refs.derived, refs.fd
     rows += _rows_vs(ctx, "derived", derived, subs, "derived")
-    fd = [sources.finite_differences(spec, c, options.fd) for c in cases]
     fd_label = "finite differences" if options.fd.method == "central" else "complex step"
     rows += _rows_vs(ctx, fd_label, fd, subs, fd_label)
-    rows += _autograd_rows(ctx, subs)
+    rows += _autograd_rows(ctx, subs, refs.autograd)
     rows.append(_referee_row(ctx, derived, fd, fd_label))
     rows += [_shapes_row(ctx, subs), _dtypes_row(ctx, subs), _sum_row(ctx, subs)]
     rows += [behaviour.mutation_row(ctx), behaviour.hidden_row(ctx, subs[0])]
@@ -149,16 +173,15 @@ def _forward_row(ctx: Ctx, dtype: np.dtype) -> CheckResult:
     )
 
 
-def _autograd_rows(ctx: Ctx, subs: list[Returned]) -> list[CheckResult]:
+def _autograd_rows(ctx: Ctx, subs: list[Returned], refs: list[Any] | None) -> list[CheckResult]:
     if ctx.options.autograd == "off":
         return []
-    if not sources.torch_available():
+    if refs is None:  # torch is not installed
         return [
             CheckResult(
                 "autograd", None, "submission vs torch autograd", message=sources.TORCH_HINT
             )
         ]
-    refs = [sources.autograd(ctx.spec, c) for c in ctx.plan.cases]
     return _rows_vs(ctx, "autograd", refs, subs, "autograd")
 
 

@@ -32,19 +32,15 @@ class Grads:
         return iter((self.dx, self.dgamma, self.dbeta))
 
 
-def derived_function(spec: NormSpec, cached_only: bool = False) -> Callable[..., Any] | None:
-    """The numpy backward emitted from the SymPy derivation (cached on disk by ``emit.load``).
+def derived_function(spec: NormSpec) -> Callable[..., Any]:
+    """The numpy backward emitted from the SymPy derivation (cached on disk by ``emit.load``)."""
+    from bncheck.emit.load import load_backward
 
-    ``cached_only``: None rather than deriving with SymPy when the cache has no copy.
-    """
-    from bncheck.emit.load import load_backward, load_cached
-
-    return load_cached(spec, "numpy") if cached_only else load_backward(spec, "numpy")
+    return load_backward(spec, "numpy")
 
 
 def derived(spec: NormSpec, case: Case) -> Grads:
     fn = derived_function(spec)
-    assert fn is not None
     case = case.astype(np.float64)
     dx, dgamma, dbeta = fn(case.dy, case.x.copy(), case.gamma, spec.eps)
     return Grads(np.asarray(dx), np.asarray(dgamma), np.asarray(dbeta))

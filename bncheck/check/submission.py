@@ -27,10 +27,11 @@ __all__ = [
     "SubmissionError",
     "Target",
     "failure_error",
+    "job",
     "refusal_text",
     "replies_of",
     "resolve_target",
-    "start",
+    "spawn",
 ]
 
 Style = Literal["cs231n", "plain", "torch"]
@@ -376,13 +377,15 @@ def failure_error(
     )
 
 
-def start(
-    target: Target, ops: list[dict[str, Any]], timeout: float = 60.0, policy: Policy | None = None
-) -> Running:
-    """Start the sandboxed child on ``ops``; the caller does other work, then ``wait()``."""
+def spawn(target: Target, timeout: float = 60.0, policy: Policy | None = None) -> Running:
+    """Start the sandboxed child for ``target``; ``send(job(target, ops))`` when planned."""
     preload = ("numpy", "torch") if target.style == "torch" else ("numpy",)
-    job = Job(target.path, target.names, ops, display=str(target.path), preload=preload)
-    return runner.start(job, Limits(wall=timeout), policy)
+    return runner.spawn(preload, Limits(wall=timeout), policy)
+
+
+def job(target: Target, ops: list[dict[str, Any]]) -> Job:
+    """The runner's job: these calls of the target's functions, in this order."""
+    return Job(target.path, target.names, ops, display=str(target.path))
 
 
 def replies_of(target: Target, outcome: Outcome) -> list[dict[str, Any]]:

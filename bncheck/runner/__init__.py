@@ -9,6 +9,17 @@ and ``protocol.py`` for the data-only reply.
 from __future__ import annotations
 
 from bncheck.runner.limits import Limits, Policy, clean_text
-from bncheck.runner.sandbox import Job, Outcome, Running, isolation, start
+from bncheck.runner.sandbox import Job, Outcome, Running, isolation, spawn, start, warm_up
 
-__all__ = ["Job", "Limits", "Outcome", "Policy", "Running", "clean_text", "isolation", "start"]
+__all__ = [
+    "Job",
+    "Limits",
+    "Outcome",
+    "Policy",
+    "Running",
+    "clean_text",
+    "isolation",
+    "spawn",
+    "start",
+    "warm_up",
+]

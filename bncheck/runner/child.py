@@ -1,12 +1,14 @@
-"""The sandboxed child: ``python -I -B child.py IO_DIR LIMITS_JSON``.
+"""The sandboxed child: ``python -I -B child.py IO_DIR CONFIG_JSON``.
 
 It runs as a script, never as ``bncheck.runner.child``: bncheck is not on its
 ``sys.path``, its siblings (``protocol``, ``calls``, ``hook``) are loaded by file path,
 and the audit hook refuses any later ``import bncheck``. In order:
 
 1. its own limits (address space, CPU, file size, open files, no core dumps);
-2. the request (IO_DIR/request.bin: JSON + .npy), read before the submission exists;
-3. numpy (and torch for a torch submission) imported, the reply and log files opened;
+2. numpy (and torch for a torch submission) imported, while the parent plans the calls;
+3. one byte on stdin says the request is ready (IO_DIR/request.bin: JSON + .npy); it
+   is read before the submission exists, stdin becomes /dev/null, and the reply and
+   log files are opened;
 4. the audit hook installed, for good;
 5. the submission imported from the private copy that is the working directory,
    the calls made, the reply written, and ``os._exit``: no ``atexit`` handler or
@@ -68,12 +70,22 @@ def _load_submission(path: str, folder: str) -> ModuleType:
     return module
 
 
-def main(io_dir: str, limits_json: str) -> None:
-    _set_limits(json.loads(limits_json))
+def _wait_for_request() -> None:
+    """Block until the parent's byte arrives; then stdin is /dev/null, as for any job."""
+    os.read(0, 16)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+
+
+def main(io_dir: str, config_json: str) -> None:
+    config = json.loads(config_json)
+    _set_limits(config)
     protocol, calls, hook = _sibling("protocol"), _sibling("calls"), _sibling("hook")
-    request = protocol.read(os.path.join(io_dir, "request.bin"), 1 << 40)  # ours: trusted
-    for name in request["preload"]:
+    for name in config["preload"]:
         importlib.import_module(name)
+    _wait_for_request()
+    request = protocol.read(os.path.join(io_dir, "request.bin"), 1 << 40)  # ours: trusted
     sys.path[:0] = [p for p in request["python_path"] if p not in sys.path]
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
     reply_file = os.fdopen(os.open(os.path.join(io_dir, "reply.bin"), flags, 0o600), "wb")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import stat
 import struct
 from typing import IO, Any
@@ -64,9 +65,17 @@ def write(f: IO[bytes], message: Any) -> None:
             raise TypeError(f"cannot send an array of dtype {a.dtype}")
     f.write(MAGIC + struct.pack("<Q", len(header)) + header)
     for a in arrays:  # asarray, not ascontiguousarray: that one makes a 0-d array 1-d
-        np.lib.format.write_array(f, np.asarray(a, order="C"), allow_pickle=False)
+        _write_npy(f, np.asarray(a, order="C"))
     f.write(END)
     f.flush()
+
+
+def _write_npy(f: IO[bytes], a: np.ndarray) -> None:
+    """A version 1.0 .npy record, as numpy writes it, in the one form ``_HEADER`` reads."""
+    text = f"{{'descr': '{a.dtype.str}', 'fortran_order': False, 'shape': {a.shape!r}, }}"
+    text += " " * (-(len(text) + 11) % 64) + "\n"  # numpy pads the header to 64 bytes
+    f.write(_NPY_MAGIC + b"\x01\x00" + struct.pack("<H", len(text)) + text.encode("latin-1"))
+    f.write(a.tobytes())
 
 
 def _read_exact(f: IO[bytes], n: int) -> bytes:
@@ -76,32 +85,37 @@ def _read_exact(f: IO[bytes], n: int) -> bytes:
     return data
 
 
+# The one header numpy's writer produces for a plain numeric array, matched exactly: no
+# literal_eval of text from the child (and 5x faster than numpy's own header parser).
+_HEADER = re.compile(
+    r"\{'descr': '([<>|=][biuf][1248])', 'fortran_order': (True|False), "
+    r"'shape': \(((?:[0-9]{1,19}, )*(?:[0-9]{1,19},?)?)\), \} *\n"
+)
+_NPY_MAGIC = b"\x93NUMPY"
+
+
 def _array(f: IO[bytes], budget: list[int]) -> np.ndarray:
-    header: tuple[Any, Any, np.dtype[Any]] | None = None
-    try:
-        version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            header = np.lib.format.read_array_header_1_0(f)
-        elif version in ((2, 0), (3, 0)):
-            header = np.lib.format.read_array_header_2_0(f)
-    # numpy's header parser (ast, tokenize) also raises RecursionError, TokenError,
-    # MemoryError, and its "Python 2 header" UserWarning when warnings are errors
-    except Exception as exc:
-        raise BadReply(f"a malformed array header: {exc}") from None
-    if header is None:
-        raise BadReply(f"unknown .npy version {version}")
-    shape, fortran, dtype = header
-    if dtype.kind not in _NUMERIC or dtype.hasobject or dtype.fields is not None:
-        raise BadReply(f"an array of dtype {dtype}: only numbers are accepted")
-    if any(type(n) is not int or n < 0 for n in shape):  # type(), not isinstance: True is an int
-        raise BadReply(f"an array of shape {shape}")
+    head = _read_exact(f, 8)
+    if head[:6] != _NPY_MAGIC or head[6:] not in (b"\x01\x00", b"\x02\x00", b"\x03\x00"):
+        raise BadReply("an array that is not in .npy format (version 1, 2 or 3)")
+    size = struct.unpack("<H" if head[6] == 1 else "<I", _read_exact(f, 2 if head[6] == 1 else 4))
+    if size[0] > 4096:
+        raise BadReply(f"an array header of {size[0]} bytes")
+    match = _HEADER.fullmatch(_read_exact(f, size[0]).decode("latin-1"))
+    if match is None:
+        raise BadReply("an array header bncheck does not accept: only numbers, in plain arrays")
+    descr, fortran, dims = match.groups()
+    dtype = np.dtype(descr)
+    shape = tuple(int(n) for n in dims.replace(",", " ").split())
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes > budget[0]:
         raise BadReply(f"an array of {nbytes} bytes is over the size limit")
     budget[0] -= nbytes
     data = _read_exact(f, nbytes)
     try:  # an empty array may still claim dimensions numpy cannot hold, e.g. (0, 10**30)
-        array = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+        array = np.frombuffer(data, dtype=dtype).reshape(
+            shape, order="F" if fortran == "True" else "C"
+        )
     except (ValueError, OverflowError) as exc:
         raise BadReply(f"an array of shape {shape}: {exc}") from None
     return array.copy()  # writable, owning its memory

@@ -24,9 +24,9 @@ is JSON plus .npy, read with caps (``protocol.py``).
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
+import select
 import shutil
 import signal
 import site
@@ -34,6 +34,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ from bncheck.errors import SubmissionError
 from bncheck.runner import protocol
 from bncheck.runner.limits import Limits, Policy, clean_text
 
-__all__ = ["Job", "Outcome", "Running", "isolation", "start"]
+__all__ = ["Job", "Outcome", "Running", "isolation", "start", "warm_up"]
 
 _CHILD = Path(__file__).with_name("child.py")
 _SKIP = {"__pycache__", "venv", "env", "site-packages", "node_modules"}
@@ -77,21 +78,48 @@ class Outcome:
     peak_memory: int = 0  # bytes (maximum resident set size)
 
 
-@functools.cache
-def _namespaces() -> tuple[str, ...]:
-    """The ``unshare`` prefix that works here, or () when none does (checked once)."""
+def _unshare_prefix() -> tuple[str, ...]:
     exe = shutil.which("unshare")
     if exe is None or not sys.platform.startswith("linux"):
         return ()
     user = () if os.geteuid() == 0 else ("--user", "--map-root-user")
-    prefix = (exe, *user, "--fork", "--pid", "--mount-proc", "--net", "--kill-child", "--")
+    return (exe, *user, "--fork", "--pid", "--mount-proc", "--net", "--kill-child", "--")
+
+
+_PROBE: dict[str, Any] = {}  # "process": the running probe; "prefix": its verdict, once known
+
+
+def warm_up() -> None:
+    """Start the namespace probe (~8 ms) now, so that ``spawn`` finds its answer ready."""
+    prefix = _unshare_prefix()
+    if "prefix" in _PROBE or "process" in _PROBE or not prefix:
+        return
     try:
-        probe = subprocess.run(
-            [*prefix, "true"], stdin=subprocess.DEVNULL, capture_output=True, timeout=10
+        _PROBE["process"] = subprocess.Popen(
+            [*prefix, "true"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
-    except (OSError, subprocess.SubprocessError):
-        return ()
-    return prefix if probe.returncode == 0 else ()
+    except OSError:
+        _PROBE["prefix"] = ()
+
+
+def _namespaces() -> tuple[str, ...]:
+    """The ``unshare`` prefix that works here, or () when none does (checked once)."""
+    if "prefix" not in _PROBE:
+        warm_up()
+        probe = _PROBE.pop("process", None)
+        ok = False
+        if probe is not None:
+            try:
+                ok = probe.wait(timeout=10) == 0
+            except subprocess.TimeoutExpired:
+                probe.kill()
+                probe.wait()
+        _PROBE["prefix"] = _unshare_prefix() if ok else ()
+    prefix: tuple[str, ...] = _PROBE["prefix"]
+    return prefix
 
 
 def isolation() -> tuple[str, ...]:
@@ -181,16 +209,61 @@ def _remove(root: Path) -> None:
 
 @dataclass
 class Running:
-    """A started child; ``wait()`` returns its Outcome or raises SubmissionError."""
+    """A started child; ``send(job)``, then ``wait()`` returns its Outcome or raises."""
 
-    job: Job
     limits: Limits
+    policy: Policy
     root: Path  # work/, home/, tmp/: the child's
     io: Path  # request, reply, output, audit log: not reachable from the child's folders
     process: subprocess.Popen[bytes]
     started: float
     layers: tuple[str, ...]
     _done: bool = field(default=False)
+    _expired: threading.Event = field(default_factory=threading.Event)
+    _watchdog: threading.Timer | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        # The deadline holds even while the parent is busy elsewhere (SymPy, import torch):
+        # a timer kills the child's process group the moment it passes.
+        remaining = max(self.started + self.limits.wall - time.monotonic(), 0.0)
+        self._watchdog = threading.Timer(remaining, self._expire)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+
+    job: Job | None = field(default=None)
+
+    def send(self, job: Job) -> None:
+        """Copy the submission's folder and hand the child its request."""
+        self.job = job
+        work = self.root / "work"
+        source = job.path.resolve()
+        _copy_folder(source.parent, work, self.limits.copy, source)
+        path = work / source.name
+        if not path.is_file():  # a hidden folder, or a file over the copy budget
+            _copy_file(source, path)
+        roots = _python_roots()
+        request = {
+            "path": str(path),
+            "display": job.display or str(job.path),
+            "names": dict(job.names),
+            "ops": job.ops,
+            "python_path": [site.USER_SITE] if site.USER_SITE in roots else [],
+            "writable": [str(work), str(self.root / "home"), str(self.root / "tmp")],
+            "readable": [*roots, *self.policy.readable, *_SYSTEM_READABLE],
+            "table": self.policy.table(),
+        }
+        with open(self.io / "request.bin", "xb") as f:
+            protocol.write(f, request)
+        assert self.process.stdin is not None
+        with contextlib.suppress(BrokenPipeError):  # it died already: wait() says how
+            self.process.stdin.write(b"go")
+            self.process.stdin.close()
+
+    def _expire(self) -> None:
+        if self.process.poll() is None:
+            self._expired.set()
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
 
     def _kill(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -203,6 +276,11 @@ class Running:
         """Kill whatever is left and remove the private folder (idempotent)."""
         if not self._done:
             self._done = True
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+            if self.process.stdin is not None and not self.process.stdin.closed:
+                with contextlib.suppress(OSError):
+                    self.process.stdin.close()
             try:
                 self._kill()
             finally:
@@ -216,12 +294,8 @@ class Running:
             self.close()
 
     def _wait(self) -> Outcome:
-        remaining = self.started + self.limits.wall - time.monotonic()
-        try:
-            self.process.wait(timeout=max(remaining, 0.0))
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            timed_out = True
+        finished = _wait_until(self.process, self.started + self.limits.wall)
+        timed_out = not finished or self._expired.is_set()
         seconds = time.monotonic() - self.started
         self._kill()  # whatever it started, in its process group or namespace
         io = self.io
@@ -294,6 +368,30 @@ class Running:
         )
 
 
+def _wait_until(process: subprocess.Popen[bytes], deadline: float) -> bool:
+    """Wait for the process to end by ``deadline`` (monotonic); False when it did not.
+
+    Popen.wait(timeout) polls with sleeps of up to 50 ms, a tenth of a whole verify; a
+    pidfd (Linux 5.3+) wakes the moment the process ends.
+    """
+    try:
+        fd = os.pidfd_open(process.pid)
+    except (AttributeError, OSError):  # not Linux, an old kernel, or already reaped
+        fd = -1
+    try:
+        if fd >= 0:
+            ready, _, _ = select.select([fd], [], [], max(deadline - time.monotonic(), 0.0))
+            if not ready:
+                return False
+        process.wait(timeout=max(deadline - time.monotonic(), 0.0))
+        return True
+    except subprocess.TimeoutExpired:
+        return False
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
 def _size(path: Path) -> int:
     try:
         return os.lstat(path).st_size
@@ -325,7 +423,7 @@ def _refusals(path: Path) -> tuple[tuple[str, str], ...]:
 
 
 def _error(
-    job: Job,
+    job: Job | None,
     code: str,
     what: str,
     hint: str,
@@ -337,13 +435,21 @@ def _error(
         hint += "\n  last output: " + " | ".join(lines)
     if refusals:
         hint += f"\n  the sandbox refused: {refusals[0][1]}"
-    error = SubmissionError(f"{job.display or job.path} {what}", hint, code=code)
+    name = (job.display or str(job.path)) if job is not None else "the submission"
+    error = SubmissionError(f"{name} {what}", hint, code=code)
     error.refusals = refusals  # type: ignore[attr-defined]
     return error
 
 
-def start(job: Job, limits: Limits | None = None, policy: Policy | None = None) -> Running:
-    """Copy the submission into a private folder and start the child on ``job.ops``."""
+def spawn(
+    preload: tuple[str, ...] = ("numpy",),
+    limits: Limits | None = None,
+    policy: Policy | None = None,
+) -> Running:
+    """Start a child that imports ``preload`` and then waits for its job (``Running.send``).
+
+    Python and numpy take ~0.1 s to start: the caller plans its calls meanwhile.
+    """
     limits, policy = limits or Limits(), policy or Policy()
     started = time.monotonic()  # the deadline covers the copy and the child's start-up
     root = Path(tempfile.mkdtemp(prefix="bncheck-"))  # mode 0700, ours
@@ -352,41 +458,14 @@ def start(job: Job, limits: Limits | None = None, policy: Policy | None = None) 
         work, home, tmp = (root / n for n in ("work", "home", "tmp"))
         for folder in (work, home, tmp):
             folder.mkdir(mode=0o700)
-        source = job.path.resolve()
-        _copy_folder(source.parent, work, limits.copy, source)
-        path = work / source.name
-        if not path.is_file():  # a hidden folder, or a file over the copy budget
-            _copy_file(source, path)
-        roots = _python_roots()
-        request = {
-            "path": str(path),
-            "display": job.display or str(job.path),
-            "names": dict(job.names),
-            "ops": job.ops,
-            "preload": list(job.preload),
-            "python_path": [site.USER_SITE] if site.USER_SITE in roots else [],
-            "writable": [str(work), str(home), str(tmp)],
-            "readable": [*roots, *policy.readable, *_SYSTEM_READABLE],
-            "table": policy.table(),
-        }
-        with open(io / "request.bin", "xb") as f:
-            protocol.write(f, request)
-        layers = (*isolation(), f"limits {limits.describe()}")
-        command = [
-            *_namespaces(),
-            sys.executable,
-            "-I",
-            "-B",
-            str(_CHILD),
-            str(io),
-            json.dumps(limits.for_child()),
-        ]
+        config = {**limits.for_child(), "preload": list(preload)}
+        command = [*_namespaces(), sys.executable, "-I", "-B", str(_CHILD), str(io)]
         with open(io / "output.txt", "xb") as output:
             process = subprocess.Popen(
-                command,
+                [*command, json.dumps(config)],
                 cwd=work,
                 env=_env(home, tmp),
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,  # one byte: "your request is ready"; then /dev/null
                 stdout=output,
                 stderr=output,
                 start_new_session=True,
@@ -396,7 +475,19 @@ def start(job: Job, limits: Limits | None = None, policy: Policy | None = None) 
         _remove(root)
         _remove(io)
         raise
-    return Running(job, limits, root, io, process, started, layers)
+    layers = (*isolation(), f"limits {limits.describe()}")
+    return Running(limits, policy, root, io, process, started, layers)
+
+
+def start(job: Job, limits: Limits | None = None, policy: Policy | None = None) -> Running:
+    """Copy the submission into a private folder and start the child on ``job.ops``."""
+    running = spawn(job.preload, limits, policy)
+    try:
+        running.send(job)
+    except BaseException:
+        running.close()
+        raise
+    return running
 
 
 # What any numpy or torch program may read besides Python's own files.

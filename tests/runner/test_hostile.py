@@ -257,3 +257,19 @@ def test_escape_sequences_never_reach_the_terminal(tmp_path: Path, capsys) -> No
     text = captured.out + captured.err
     assert "raised ValueError" in text
     assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text
+
+
+def test_the_deadline_holds_while_the_parent_is_busy() -> None:
+    """verify computes references while the child runs; a hang is killed on time anyway."""
+    from bncheck.runner import Job, Limits, start
+
+    job = Job(HOSTILE / "hangs.py", {"backward": "batchnorm_backward"}, [])
+    running = start(job, Limits(wall=1.0))
+    try:
+        time.sleep(1.0 + 2.0)  # the parent, busy elsewhere
+        assert running.process.poll() is not None, "the child outlived its deadline"
+        with pytest.raises(SubmissionError) as info:
+            running.wait()
+        assert info.value.code == "timeout"
+    finally:
+        running.close()
