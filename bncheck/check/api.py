@@ -26,6 +26,7 @@ from bncheck.check.checks import CheckOptions, References, references, run_check
 from bncheck.check.fd import step_table
 from bncheck.check.inputs import Case, make_cases
 from bncheck.check.plan import Plan, make_plan
+from bncheck.check.replies import check_replies
 from bncheck.check.result import CheckResult, VerifyResult
 from bncheck.check.submission import (
     Target,
@@ -140,7 +141,9 @@ def verify(text: str, options: VerifyOptions | None = None) -> VerifyResult:
         outcome = child.wait()
     finally:
         child.close()
-    return _result(target, plan, replies_of(target, outcome), options, outcome, refs)
+    replies = replies_of(target, outcome)
+    check_replies(target, plan.ops, replies)  # from the child: its shape is checked first
+    return _result(target, plan, replies, options, outcome, refs)
 
 
 def _in_process(funcs: dict[str, Any], style: str, options: VerifyOptions) -> VerifyResult:

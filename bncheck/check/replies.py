@@ -13,7 +13,7 @@ import numpy as np
 
 from bncheck.check.submission import SubmissionError, Target
 
-__all__ = ["ROLES", "Returned", "returned"]
+__all__ = ["ROLES", "Returned", "check_replies", "returned"]
 
 
 @dataclass(frozen=True)
@@ -64,3 +64,65 @@ def returned(target: Target, reply: dict[str, Any], what: str = "backward") -> R
             )
         arrays.append(array)
     return Returned(tuple(arrays), tuple(a.dtype for a in arrays))
+
+
+def _is_packed(value: Any) -> bool:
+    """What ``runner.calls.pack`` makes: a tuple flag and items of type name + array or None."""
+    if not isinstance(value, dict) or not isinstance(value.get("tuple"), bool):
+        return False
+    items = value.get("items")
+    return isinstance(items, list) and all(
+        isinstance(i, dict)
+        and isinstance(i.get("type"), str)
+        and (i.get("array") is None or isinstance(i.get("array"), np.ndarray))
+        for i in items
+    )
+
+
+def _arrays(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, np.ndarray) for v in value.values())
+
+
+def _snapshot(value: Any) -> bool:
+    return value is None or (
+        isinstance(value, list)
+        and all(isinstance(p, list) and all(isinstance(s, str) for s in p) for p in value)
+    )
+
+
+_SHAPE = {  # op kind -> what its reply must hold
+    "forward": lambda r: _is_packed(r.get("returned")) and isinstance(r.get("bn_param"), dict),
+    "backward": lambda r: (
+        _is_packed(r.get("returned"))
+        and _snapshot(r.get("cache_before"))
+        and _snapshot(r.get("cache_after"))
+    ),
+    "plain": lambda r: _is_packed(r.get("returned")),
+    "torch": lambda r: (
+        _is_packed(r.get("out"))
+        and _arrays(r.get("inputs_after"))
+        and ("grads" not in r or _is_packed(r["grads"]))
+        and ("dy_after" not in r or isinstance(r["dy_after"], np.ndarray))
+    ),
+}
+
+
+def check_replies(target: Target, ops: list[dict[str, Any]], replies: Any) -> None:
+    """The replies have the structure of the calls made, or a SubmissionError (exit 2).
+
+    A reply comes from the submission's process: a submission that replaced bncheck's
+    writer can send any well-formed message. Checked here, the checks can trust its shape.
+    """
+    ok = isinstance(replies, list) and len(replies) == len(ops)
+    for op, reply in zip(ops, replies if ok else [], strict=False):
+        if not ok:
+            break
+        ok = (
+            isinstance(reply, dict) and _arrays(reply.get("inputs", {})) and _SHAPE[op["op"]](reply)
+        )
+    if not ok:
+        raise SubmissionError(
+            f"{target.path}: the sandboxed child's reply does not match the calls bncheck made",
+            "the submission interfered with bncheck's child process (its reply writer?)",
+            code="bad-reply",
+        )

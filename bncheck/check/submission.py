@@ -391,5 +391,12 @@ def job(target: Target, ops: list[dict[str, Any]]) -> Job:
 def replies_of(target: Target, outcome: Outcome) -> list[dict[str, Any]]:
     """The replies, or the SubmissionError the submission's failure or refusals call for."""
     if outcome.error is not None or outcome.replies is None:
-        raise failure_error(target, outcome.error or {}, outcome.refusals)
-    return list(outcome.replies)
+        error = outcome.error if isinstance(outcome.error, dict) else {}
+        raise failure_error(target, error, outcome.refusals)
+    if not isinstance(outcome.replies, list):
+        raise SubmissionError(
+            f"{target.path}: the sandboxed child's reply holds no list of results",
+            "the submission interfered with bncheck's child process (its reply writer?)",
+            code="bad-reply",
+        )
+    return outcome.replies

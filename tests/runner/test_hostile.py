@@ -97,6 +97,27 @@ def test_replacing_the_reply_writer_is_a_crash_not_a_pass(tmp_path: Path) -> Non
     assert error.code == "submission-crashed" and "before bncheck could read" in error.message
 
 
+FORGED = {
+    "replies-not-a-list": '{"ok": True, "replies": 5}',
+    "too-few-replies": '{"ok": True, "replies": [{}]}',
+    "replies-of-junk": '{"ok": True, "replies": [{"returned": "x"}] * ops}',
+    "items-not-arrays": '{"ok": True, "replies": [{"returned": {"tuple": True, "items": [1]}}]'
+    " * ops}",
+    "error-not-a-dict": '{"ok": False, "error": ["x"]}',
+    "neither": '{"ok": "yes"}',
+}
+
+
+@pytest.mark.parametrize("name", sorted(FORGED))
+def test_a_forged_well_formed_reply_is_exit_2_never_an_internal_error(
+    tmp_path: Path, name: str, capsys
+) -> None:
+    sub = _submission(tmp_path, "forged_reply.py", MESSAGE=FORGED[name])
+    assert main(["verify", str(sub), "--autograd", "off", "--seed", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "internal error" not in err and "Traceback" not in err
+
+
 # --- the child gets nothing it can use against the parent ------------------------------
 
 
