@@ -9,7 +9,8 @@ and ``protocol.py`` for the data-only reply.
 from __future__ import annotations
 
 from bncheck.runner.limits import Limits, Policy, clean_text
-from bncheck.runner.sandbox import Job, Outcome, Running, isolation, spawn, start, warm_up
+from bncheck.runner.namespaces import isolation, warm_up
+from bncheck.runner.sandbox import Job, Outcome, Running, spawn, start
 
 __all__ = [
     "Job",

@@ -27,10 +27,8 @@ import contextlib
 import json
 import os
 import select
-import shutil
 import signal
 import site
-import stat
 import subprocess
 import sys
 import tempfile
@@ -42,14 +40,12 @@ from pathlib import Path
 from typing import Any
 
 from bncheck.errors import SubmissionError
-from bncheck.runner import protocol
+from bncheck.runner import folders, namespaces, protocol
 from bncheck.runner.limits import Limits, Policy, clean_text
 
-__all__ = ["Job", "Outcome", "Running", "isolation", "start", "warm_up"]
+__all__ = ["Job", "Outcome", "Running", "spawn", "start"]
 
 _CHILD = Path(__file__).with_name("child.py")
-_SKIP = {"__pycache__", "venv", "env", "site-packages", "node_modules"}
-_MAX_ENTRIES = 2000
 _MAX_LOG = 64 << 10
 _OUTPUT_TAIL = 64 << 10
 
@@ -75,136 +71,6 @@ class Outcome:
     output: str  # the tail of what it printed, cleaned
     isolation: tuple[str, ...]
     seconds: float = 0.0
-    peak_memory: int = 0  # bytes (maximum resident set size)
-
-
-def _unshare_prefix() -> tuple[str, ...]:
-    exe = shutil.which("unshare")
-    if exe is None or not sys.platform.startswith("linux"):
-        return ()
-    user = () if os.geteuid() == 0 else ("--user", "--map-root-user")
-    return (exe, *user, "--fork", "--pid", "--mount-proc", "--net", "--kill-child", "--")
-
-
-_PROBE: dict[str, Any] = {}  # "process": the running probe; "prefix": its verdict, once known
-
-
-def warm_up() -> None:
-    """Start the namespace probe (~8 ms) now, so that ``spawn`` finds its answer ready."""
-    prefix = _unshare_prefix()
-    if "prefix" in _PROBE or "process" in _PROBE or not prefix:
-        return
-    try:
-        _PROBE["process"] = subprocess.Popen(
-            [*prefix, "true"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    except OSError:
-        _PROBE["prefix"] = ()
-
-
-def _namespaces() -> tuple[str, ...]:
-    """The ``unshare`` prefix that works here, or () when none does (checked once)."""
-    if "prefix" not in _PROBE:
-        warm_up()
-        probe = _PROBE.pop("process", None)
-        ok = False
-        if probe is not None:
-            try:
-                ok = probe.wait(timeout=10) == 0
-            except subprocess.TimeoutExpired:
-                probe.kill()
-                probe.wait()
-        _PROBE["prefix"] = _unshare_prefix() if ok else ()
-    prefix: tuple[str, ...] = _PROBE["prefix"]
-    return prefix
-
-
-def isolation() -> tuple[str, ...]:
-    """The layers in force on this machine, for the report."""
-    layers = []
-    if _namespaces():
-        layers.append("PID, network and mount namespaces")
-    else:
-        layers.append("no namespaces (unshare unavailable): network open, process group only")
-    layers += ["private copy and HOME", "rlimits", "audit hook"]
-    return tuple(layers)
-
-
-def _python_roots() -> list[str]:
-    """Where this Python's modules live: the child may read (not write) there."""
-    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages()}
-    if site.ENABLE_USER_SITE and site.USER_SITE and os.path.isdir(site.USER_SITE):
-        roots.add(site.USER_SITE)
-    return sorted(os.path.realpath(r) for r in roots if r)
-
-
-def _copy_folder(src: Path, dst: Path, budget: int, keep: Path) -> None:
-    """Regular files of ``src`` (no links, no hidden or environment folders), within caps."""
-    entries = 0
-    stack = [(src, dst, 0)]
-    while stack:
-        folder, target, depth = stack.pop()
-        try:
-            children = list(os.scandir(folder))
-        except OSError:
-            continue
-        for entry in sorted(children, key=lambda e: e.name):
-            entries += 1
-            if entries > _MAX_ENTRIES or entry.name.startswith(".") or entry.name in _SKIP:
-                continue
-            try:
-                info = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            if stat.S_ISDIR(info.st_mode) and depth < 6:
-                (target / entry.name).mkdir(mode=0o700)
-                stack.append((Path(entry.path), target / entry.name, depth + 1))
-            elif stat.S_ISREG(info.st_mode) and (
-                info.st_size <= budget or Path(entry.path) == keep
-            ):
-                with contextlib.suppress(OSError):
-                    _copy_file(Path(entry.path), target / entry.name)
-                    budget -= info.st_size
-
-
-def _copy_file(src: Path, dst: Path) -> None:
-    fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as f_in, open(dst, "xb") as f_out:
-        shutil.copyfileobj(f_in, f_out)
-
-
-def _env(home: Path, tmp: Path) -> dict[str, str]:
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(home),
-        "XDG_CACHE_HOME": str(home / ".cache"),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "XDG_DATA_HOME": str(home / ".local" / "share"),
-        "MPLCONFIGDIR": str(home / ".config" / "matplotlib"),
-        "TMPDIR": str(tmp),
-        "LANG": "C.UTF-8",
-        "LC_ALL": "C.UTF-8",
-        # one BLAS thread: deterministic sums, and no oversubscription when grading in parallel
-        "OPENBLAS_NUM_THREADS": "1",
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-    }
-    if "LD_LIBRARY_PATH" in os.environ:  # some Python builds need it to start at all
-        env["LD_LIBRARY_PATH"] = os.environ["LD_LIBRARY_PATH"]
-    return env
-
-
-def _remove(root: Path) -> None:
-    def unlock(func: Any, path: str, _exc: Any) -> None:  # a folder the child made read-only
-        with contextlib.suppress(OSError):
-            os.chmod(os.path.dirname(path), 0o700)
-            os.chmod(path, 0o700)
-            func(path)
-
-    shutil.rmtree(root, onerror=unlock)
 
 
 @dataclass
@@ -237,11 +103,11 @@ class Running:
         self.job = job
         work = self.root / "work"
         source = job.path.resolve()
-        _copy_folder(source.parent, work, self.limits.copy, source)
+        folders.copy_folder(source.parent, work, self.limits.copy, source)
         path = work / source.name
         if not path.is_file():  # a hidden folder, or a file over the copy budget
-            _copy_file(source, path)
-        roots = _python_roots()
+            folders.copy_file(source, path)
+        roots = folders.python_roots()
         request = {
             "path": str(path),
             "display": job.display or str(job.path),
@@ -249,7 +115,7 @@ class Running:
             "ops": job.ops,
             "python_path": [site.USER_SITE] if site.USER_SITE in roots else [],
             "writable": [str(work), str(self.root / "home"), str(self.root / "tmp")],
-            "readable": [*roots, *self.policy.readable, *_SYSTEM_READABLE],
+            "readable": [*roots, *self.policy.readable, *folders.SYSTEM_READABLE],
             "table": self.policy.table(),
         }
         with open(self.io / "request.bin", "xb") as f:
@@ -284,8 +150,8 @@ class Running:
             try:
                 self._kill()
             finally:
-                _remove(self.root)
-                _remove(self.io)
+                folders.remove(self.root)
+                folders.remove(self.io)
 
     def wait(self) -> Outcome:
         try:
@@ -459,12 +325,12 @@ def spawn(
         for folder in (work, home, tmp):
             folder.mkdir(mode=0o700)
         config = {**limits.for_child(), "preload": list(preload)}
-        command = [*_namespaces(), sys.executable, "-I", "-B", str(_CHILD), str(io)]
+        command = [*namespaces.prefix(), sys.executable, "-I", "-B", str(_CHILD), str(io)]
         with open(io / "output.txt", "xb") as output:
             process = subprocess.Popen(
                 [*command, json.dumps(config)],
                 cwd=work,
-                env=_env(home, tmp),
+                env=folders.environment(home, tmp),
                 stdin=subprocess.PIPE,  # one byte: "your request is ready"; then /dev/null
                 stdout=output,
                 stderr=output,
@@ -472,10 +338,10 @@ def spawn(
                 close_fds=True,
             )
     except BaseException:
-        _remove(root)
-        _remove(io)
+        folders.remove(root)
+        folders.remove(io)
         raise
-    layers = (*isolation(), f"limits {limits.describe()}")
+    layers = (*namespaces.isolation(), f"limits {limits.describe()}")
     return Running(limits, policy, root, io, process, started, layers)
 
 
@@ -488,16 +354,3 @@ def start(job: Job, limits: Limits | None = None, policy: Policy | None = None) 
         running.close()
         raise
     return running
-
-
-# What any numpy or torch program may read besides Python's own files.
-_SYSTEM_READABLE = (
-    "/dev/null",
-    "/dev/zero",
-    "/dev/urandom",
-    "/dev/random",
-    "/proc/self",
-    "/sys/devices/system/cpu",
-    "/etc/localtime",
-    "/usr/share/zoneinfo",
-)

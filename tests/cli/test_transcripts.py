@@ -24,10 +24,10 @@ def record(command: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.delenv("NO_COLOR", raising=False)
     # The sandbox line says which layers this machine allows (namespaces need unshare);
     # transcripts are recorded as on a Linux machine that has them all.
-    from bncheck.runner import sandbox
+    from bncheck.runner import namespaces
 
     full = ("PID, network and mount namespaces", "private copy and HOME", "rlimits", "audit hook")
-    monkeypatch.setattr(sandbox, "isolation", lambda: full)
+    monkeypatch.setattr(namespaces, "isolation", lambda: full)
     argv = shlex.split(command)
     assert argv[:2] == ["$", "bncheck"], f"transcript must start with '$ bncheck': {command}"
     out, err = io.StringIO(), io.StringIO()
