@@ -84,8 +84,10 @@ class Running:
     process: subprocess.Popen[bytes]
     started: float
     layers: tuple[str, ...]
+    job: Job | None = field(default=None)
     _done: bool = field(default=False)
     _expired: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # killing vs reaping
     _watchdog: threading.Timer | None = field(default=None)
 
     def __post_init__(self) -> None:
@@ -95,8 +97,6 @@ class Running:
         self._watchdog = threading.Timer(remaining, self._expire)
         self._watchdog.daemon = True
         self._watchdog.start()
-
-    job: Job | None = field(default=None)
 
     def send(self, job: Job) -> None:
         """Copy the submission's folder and hand the child its request."""
@@ -126,17 +126,24 @@ class Running:
             self.process.stdin.close()
 
     def _expire(self) -> None:
-        if self.process.poll() is None:
-            self._expired.set()
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.process.pid, signal.SIGKILL)
+        with self._lock:
+            if self.process.returncode is None and not _ended(self.process.pid):
+                self._expired.set()
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
 
     def _kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError, ChildProcessError):
-            self.process.kill()
-        self.process.wait()
+        """SIGKILL to the child's process group, then reap the child.
+
+        Nothing reaps the child before this: until it is reaped, its pid stays its
+        process group's id (Linux reuses neither), so the signal cannot reach a stranger.
+        """
+        with self._lock:
+            if self.process.returncode is not None:
+                return  # reaped already, and its group killed then
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
 
     def close(self) -> None:
         """Kill whatever is left and remove the private folder (idempotent)."""
@@ -219,7 +226,10 @@ class Running:
                 refusals,
             )
         if code is not None and code < 0:
-            status = f"was killed by signal {signal.Signals(-code).name}"
+            try:
+                status = f"was killed by signal {signal.Signals(-code).name}"
+            except ValueError:
+                status = f"was killed by signal {-code}"
             if -code == signal.SIGXCPU:
                 status = f"used more than {self.limits.cpu} s of CPU time"
         else:
@@ -234,28 +244,40 @@ class Running:
         )
 
 
+def _ended(pid: int) -> bool:
+    """The child has ended; it is not reaped (WNOWAIT), so its pid still names its group."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
 def _wait_until(process: subprocess.Popen[bytes], deadline: float) -> bool:
     """Wait for the process to end by ``deadline`` (monotonic); False when it did not.
 
-    Popen.wait(timeout) polls with sleeps of up to 50 ms, a tenth of a whole verify; a
-    pidfd (Linux 5.3+) wakes the moment the process ends.
+    It is left unreaped for ``_kill``. A pidfd (Linux 5.3+) wakes the moment the process
+    ends; elsewhere a short poll (Popen.wait(timeout) would reap it, and sleeps up to
+    50 ms between looks, a tenth of a whole verify).
     """
     try:
         fd = os.pidfd_open(process.pid)
-    except (AttributeError, OSError):  # not Linux, an old kernel, or already reaped
+    except (AttributeError, OSError):  # not Linux, or an old kernel
         fd = -1
-    try:
-        if fd >= 0:
-            ready, _, _ = select.select([fd], [], [], max(deadline - time.monotonic(), 0.0))
-            if not ready:
-                return False
-        process.wait(timeout=max(deadline - time.monotonic(), 0.0))
-        return True
-    except subprocess.TimeoutExpired:
-        return False
-    finally:
-        if fd >= 0:
+    if fd >= 0:
+        try:
+            poller = select.poll()  # not select(): it fails for descriptors past 1023
+            poller.register(fd, select.POLLIN)
+            return bool(poller.poll(max(deadline - time.monotonic(), 0.0) * 1000))
+        finally:
             os.close(fd)
+    delay = 0.001
+    while not _ended(process.pid):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        time.sleep(min(delay, remaining))
+        delay = min(2 * delay, 0.01)
+    return True
 
 
 def _size(path: Path) -> int:
