@@ -17,7 +17,7 @@ from sympy.printing.str import StrPrinter
 
 from bncheck.demos.mean_dependence import MeanDependence, Run
 from bncheck.demos.scale_invariance import ScaleInvariance
-from bncheck.demos.tiny_init import TinyInit
+from bncheck.demos.tiny_init import CHAOS, TinyInit, Trained
 
 __all__ = [
     "conclude_mean_dependence",
@@ -274,15 +274,20 @@ def print_scale_invariance(console: Console, r: ScaleInvariance) -> None:
 # ---------------------------------------------------------------- tiny init
 
 
+def _last_loss(t: Trained) -> str:
+    """The loss at the last step; none of its digits when they depend on the arithmetic."""
+    return "a chaotic value" if t.chaotic else f"{t.last:.4f}"
+
+
 def conclude_tiny_init(r: TinyInit) -> str:
     none, every = r["none"], r["every"]
     last, last0 = r["last"], r["last-eps0"]
     return (
         f"without BN the last layer's pre-activations start at {none.scales[-1]:.1e} and the loss "
-        f"stays at {none.last:.4f} (ln {r.options.classes} = {r.chance_loss:.4f}) after "
-        f"{r.options.steps} steps; with BN in every layer it falls to {every.last:.4f}; "
-        f"with BN only before the softmax it falls to {last0.last:.4f} with eps = 0 but stays at "
-        f"{last.last:.4f} with eps = {last.config.eps:g}."
+        f"stays at {_last_loss(none)} (ln {r.options.classes} = {r.chance_loss:.4f}) after "
+        f"{r.options.steps} steps; with BN in every layer it falls to {_last_loss(every)}; "
+        f"with BN only before the softmax it falls to {_last_loss(last0)} with eps = 0 but stays "
+        f"at {_last_loss(last)} with eps = {last.config.eps:g}."
     )
 
 
@@ -316,11 +321,24 @@ def print_tiny_init(console: Console, r: TinyInit) -> None:
         runs.add_row(
             t.config.label,
             f"{t.first:.4f}",
-            f"{t.last:.4f}",
-            f"{t.accuracy:.0%}",
+            "chaotic" if t.chaotic else f"{t.last:.4f}",
+            "chaotic" if t.chaotic else f"{t.accuracy:.0%}",
             "yes" if t.trained else "no",
         )
     console.print(runs)
+    for t in (t for t in r.results if t.chaotic):
+        why = (
+            f" With eps = 0 BN's gradient is ∝ 1/σ and σ of W·h starts at {t.raw_scales[-1]:.1e}: "
+            "the first step multiplies the weights many times over."
+            if t.config.eps == 0
+            else ""
+        )
+        _say(
+            console,
+            f"{t.config.label} is chaotic: moving every input by one ulp moves its loss at step "
+            f"{o.steps} by more than {CHAOS:g} of itself, so its digits and its accuracy depend on "
+            f"the CPU's arithmetic (--json has them).{why}",
+        )
     _say(
         console,
         f"Why: without BN each layer multiplies the scale by ~{o.init:g}/√3·√{o.width} = "

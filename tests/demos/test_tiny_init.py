@@ -49,3 +49,28 @@ def test_bn_before_the_softmax_trains_only_when_eps_is_below_the_variance(
 def test_seeded() -> None:
     o = ti.Options(steps=3, width=16, n=32)
     assert ti.tiny_init(o) == ti.tiny_init(o)
+
+
+def test_only_the_eps0_run_is_chaotic(result: ti.TinyInit) -> None:
+    # BN's gradient ∝ 1/σ with σ ≈ 1e-17 blows the weights up in one step; the rest is chaos
+    assert result["last-eps0"].sensitivity > 1e3 * ti.CHAOS * result["last-eps0"].last
+    assert [t.config.key for t in result.results if t.chaotic] == ["last-eps0"]
+    assert all(t.sensitivity < 1e-12 for t in result.results if not t.chaotic)
+
+
+def test_the_report_shows_no_digits_of_a_chaotic_run(result: ti.TinyInit) -> None:
+    import io
+
+    from rich.console import Console
+
+    from bncheck.report.demos import print_tiny_init
+
+    out = io.StringIO()
+    print_tiny_init(Console(file=out, width=100, color_system=None), result)
+    text = out.getvalue()
+    last0 = result["last-eps0"]
+    rows = [line for line in text.splitlines() if "│" in line]
+    (row,) = [line for line in rows if line.startswith(last0.config.label + " ")]
+    assert [cell.strip() for cell in row.split("│")][2:] == ["chaotic", "chaotic", "yes"]
+    assert f"{last0.last:.4f}" not in text
+    assert f"{result['every'].last:.4f}" in text  # a stable run keeps its digits
