@@ -30,8 +30,10 @@ from bncheck.check.replies import check_replies
 from bncheck.check.result import CheckResult, VerifyResult
 from bncheck.check.submission import (
     Target,
+    check_batchnorm,
     failure_error,
     job,
+    norm_named,
     refusal_text,
     replies_of,
     resolve_target,
@@ -39,7 +41,7 @@ from bncheck.check.submission import (
 )
 from bncheck.errors import UsageError
 from bncheck.runner import Outcome, Policy
-from bncheck.spec import NormSpec
+from bncheck.spec import SPECS, NormSpec
 
 __all__ = ["VerifyOptions", "assert_gradients_close", "check_backward", "verify"]
 
@@ -61,6 +63,9 @@ class VerifyOptions:
     steps_table: bool = False
     checks: CheckOptions = field(default_factory=CheckOptions)
     policy: Policy = field(default_factory=Policy)  # what the sandboxed child may not do
+    # True: a function named spatial_* (or *BatchNorm2d*) is checked as spatial batch norm
+    # (NCHW) although ``spec`` is batch norm on (N, D); False: ``spec`` as given
+    infer_norm: bool = True
 
 
 def _cases(options: VerifyOptions) -> tuple[Case, ...]:
@@ -76,6 +81,21 @@ def _cases(options: VerifyOptions) -> tuple[Case, ...]:
         )
     dtype = np.dtype(options.dtype).type
     return make_cases(options.spec, seed, options.degenerate, dtype, tuple(options.shapes))
+
+
+def _inferred(name: str, options: VerifyOptions) -> VerifyOptions:
+    """The options for the function ``name``: spatial batch norm when its name says so.
+
+    Only the layout is inferred (axes, the NCHW layout); eps and every convention stay
+    those of ``options.spec``.
+    """
+    if not options.infer_norm or options.spec.name != "batchnorm":
+        return options
+    if norm_named(name) != "spatial_batchnorm":
+        return options
+    s = SPECS["spatial_batchnorm"]
+    spec = dataclasses.replace(options.spec, name=s.name, layout=s.layout, axes=s.axes)
+    return dataclasses.replace(options, spec=spec)
 
 
 def _sandbox_row(outcome: Outcome) -> CheckResult:
@@ -117,6 +137,7 @@ def _result(
         conventions=(
             *options.spec.conventions(),
             ("finite differences", f"float64, {options.checks.fd.describe()}"),
+            ("tolerances", options.checks.tolerances.describe()),
             *isolation,
         ),
         notes=tuple(notes),
@@ -128,6 +149,7 @@ def verify(text: str, options: VerifyOptions | None = None) -> VerifyResult:
     """Run the battery on the submission named by ``PATH`` or ``PATH:FUNCTION``, sandboxed."""
     options = options or VerifyOptions()
     target = resolve_target(text, options.style, f"{options.spec.name}_backward")
+    options = _inferred(target.names.get("function") or target.names["backward"], options)
     # The child starts Python and numpy (~0.1 s) while we plan its calls and copy its folder.
     child = spawn(target, options.timeout, options.policy)
     try:
@@ -151,6 +173,9 @@ def _in_process(funcs: dict[str, Any], style: str, options: VerifyOptions) -> Ve
     from bncheck.runner import calls
 
     names = {role: getattr(f, "__name__", role) for role, f in funcs.items()}
+    name = str(names.get("function") or names["backward"])
+    check_batchnorm(name, "<in-process>")
+    options = _inferred(name, options)
     target = Target(Path("<in-process>"), style, names)  # type: ignore[arg-type]
     plan = make_plan(target, options.spec, _cases(options), options.seed)
     files = set()

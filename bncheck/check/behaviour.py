@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bncheck.check import sources
-from bncheck.check.compare import compare, merge
+from bncheck.check.compare import comparable, compare, computed_in, merge, running_terms
 from bncheck.check.fd import directional_check
 from bncheck.check.inputs import Case
 from bncheck.check.plan import DIRECTION_STEP
@@ -72,7 +72,12 @@ def hidden_row(ctx: Ctx, first: Returned) -> CheckResult:
     rtol = ctx.options.tolerances.for_pair("derived", first.dtypes[0])
 
     def same(u: np.ndarray, v: np.ndarray) -> bool:
-        return u.shape == v.shape and compare(u, v, "", rtol, spec.axes).close
+        if u.shape != v.shape:
+            return False
+        if u.dtype.kind == "b" or v.dtype.kind == "b":  # compare() takes numbers only
+            return bool(np.array_equal(u, v))
+        # a dx of another shape is judged per element: the groups are those of x
+        return compare(u, v, "", rtol, spec.axes if u.shape == a.x.shape else ()).close
 
     again, b = ctx.grads(plan.hidden["A"]), ctx.grads(plan.hidden["B"])
     between = "forward" if plan.style == "cs231n" else "call"
@@ -114,7 +119,10 @@ def _param(bn_param: dict[str, Any], key: str) -> np.ndarray | str:
             return array.astype(np.float64)
         return f"a {value.get('type', 'value')}"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return np.asarray(float(value))
+        try:
+            return np.asarray(float(value))
+        except OverflowError:  # an int past float range: a value, but not a statistic
+            return f"the int {str(value)[:12]}... ({len(str(value))} digits)"
     return "nothing" if value is None else f"a {type(value).__name__}"
 
 
@@ -128,40 +136,46 @@ def running_rows(ctx: Ctx) -> list[CheckResult]:
         ("from given", "given", (run["rm0"], run["rv0"])),
     )
     x = a.x.astype(np.float64)
+    # the dtype the submission computes in, as for its gradients (float32: float32 tolerance)
+    dtype = computed_in(ctx.grads(plan.main[0]).dtypes[0], a.x.dtype)
+    rtol = ctx.options.tolerances.for_pair("reference", dtype)
+    notes: dict[str, str] = {}  # a harmless shape, noted once per key
     for label, op, start in starts:
         bn = ctx.replies[run[op]]["bn_param"]
         want = running_update(start[0], start[1], x, spec)
-        stored = [_param(bn, k) for k in ("running_mean", "running_var")]
-        got = [g if isinstance(g, np.ndarray) else np.full(1, np.nan) for g in stored]
-        ok = all(
-            g.shape == w.shape and np.allclose(g, w, rtol=1e-10, atol=1e-12)
-            for g, w in zip(got, want, strict=True)
+        stored = [_param(bn, k) for k in _RUNNING]
+        problem = next(
+            (
+                why
+                for k, g, w in zip(_RUNNING, stored, want, strict=True)
+                if (why := _shape_problem(k, g, w.shape, x.shape))
+            ),
+            "",
         )
-        if not ok:
-            hint = next(
-                (
-                    f": bn_param[{k!r}] holds {g}, not an array of shape {w.shape}"
-                    for k, g, w in zip(("running_mean", "running_var"), stored, want, strict=True)
-                    if isinstance(g, str)
-                ),
-                "",
-            ) or _which_convention(got, start, x, spec)
+        if not problem:
+            got = [np.asarray(g).reshape(w.shape) for g, w in zip(stored, want, strict=True)]
+            if not _matches(got, want, running_terms(start[0], start[1], x, spec), rtol):
+                problem = "running_mean/running_var " + _which_convention(got, start, x, spec, rtol)
+        if problem:
             rows.append(
                 CheckResult(
                     "running stats",
                     False,
                     f"{spec.running} convention",
-                    message=f"running_mean/running_var after one train step {label} are wrong"
-                    + hint,
+                    message=f"after one train step {label}: {problem}",
                 )
             )
             break
+        for k, g, w in zip(_RUNNING, stored, want, strict=True):
+            if isinstance(g, np.ndarray) and g.shape != w.shape:
+                notes.setdefault(k, _harmless(k, g.shape, w.shape))
     else:
         rows.append(
             CheckResult(
                 "running stats", True, f"{spec.running} convention, momentum {spec.momentum}"
             )
         )
+        ctx.notes.extend(notes.values())
     b = plan.hidden["case_b"].astype(np.float64)
     out = returned(ctx.target, ctx.replies[run["eval"]], "forward").arrays[0]
     y = forward_eval(b.x, b.gamma, b.beta, run["rm0"], run["rv0"], spec)
@@ -179,8 +193,61 @@ def running_rows(ctx: Ctx) -> list[CheckResult]:
     return rows
 
 
+_RUNNING = ("running_mean", "running_var")
+
+
+def _shape_problem(
+    key: str, got: np.ndarray | str, want: tuple[int, ...], x: tuple[int, ...]
+) -> str:
+    """Why what the forward stored cannot serve as the running statistic; "" when it can.
+
+    Extra axes of length 1 are harmless when the array still broadcasts against x as
+    the expected one does ((1, D) for (D,)); (D, 1) is not: x - running_mean is (D, D).
+    """
+    if isinstance(got, str):
+        return f"bn_param[{key!r}] holds {got}, not an array of shape {want}"
+    if got.shape == want:
+        return ""
+    if not comparable(got.shape, want):
+        return f"bn_param[{key!r}] has shape {got.shape}; expected {want}"
+
+    def against_x(shape: tuple[int, ...]) -> tuple[int, ...] | None:
+        try:
+            return tuple(np.broadcast_shapes(shape, x))
+        except ValueError:
+            return None
+
+    if against_x(got.shape) in (against_x(want), x):
+        return ""
+    return (
+        f"bn_param[{key!r}] has shape {got.shape}; expected {want}: the values are right, but "
+        f"against x of shape {x} it broadcasts to {against_x(got.shape) or 'nothing (an error)'}"
+    )
+
+
+def _harmless(key: str, got: tuple[int, ...], want: tuple[int, ...]) -> str:
+    return (
+        f"{key} has shape {got}; expected {want}: harmless here, but code that reads it back "
+        "(a saved model, a test of its shape) expects the shape of gamma: reduce without "
+        "keepdims=True"
+    )
+
+
+def _matches(
+    got: list[np.ndarray], want: tuple[np.ndarray, ...], terms: tuple[np.ndarray, ...], rtol: float
+) -> bool:
+    """Every value within the tolerance, on the scale of the terms of the update."""
+    return all(
+        compare(g, w, "", rtol, terms=t).close for g, w, t in zip(got, want, terms, strict=True)
+    )
+
+
 def _which_convention(
-    got: list[np.ndarray], start: tuple[np.ndarray, np.ndarray], x: np.ndarray, spec: NormSpec
+    got: list[np.ndarray],
+    start: tuple[np.ndarray, np.ndarray],
+    x: np.ndarray,
+    spec: NormSpec,
+    rtol: float,
 ) -> str:
     """Name the convention the submission's running statistics follow, if it is a known one."""
     other: Running = "pytorch" if spec.running == "cs231n" else "cs231n"
@@ -194,43 +261,58 @@ def _which_convention(
     }
     for name, alt in candidates.items():
         want = running_update(start[0], start[1], x, alt)
-        if all(
-            g.shape == w.shape and np.allclose(g, w, rtol=1e-10)
-            for g, w in zip(got, want, strict=True)
-        ):
-            return f": they follow {name}"
-    return ""
+        if _matches(got, want, running_terms(start[0], start[1], x, alt), rtol):
+            return f"are wrong: they follow {name}"
+    return "are wrong"
 
 
 def directions_row(ctx: Ctx, first: Returned) -> CheckResult:
     plan, a = ctx.plan, ctx.plan.cases[0]
-
-    def outputs(i: int, sign: int) -> np.ndarray:
-        op = plan.dir_ops[i][0 if sign > 0 else 1]
-        return returned(ctx.target, ctx.replies[op], "forward").arrays[0]
-
-    grads = tuple(
-        np.asarray(g, np.float64).reshape(w.shape)
-        for g, w in zip(first.arrays, (a.x, a.gamma, a.gamma), strict=True)
-    )
-    pair = f"⟨w, J v⟩ = ⟨Jᵀw, v⟩ on {len(plan.dirs)} random directions"
-    if first.dtypes[0] != a.x.dtype:
-        return CheckResult(
-            "self-consistency",
-            None,
-            pair,
-            message=(
-                f"skipped: the submission computes in {first.dtypes[0]}; "
-                f"run with --dtype {first.dtypes[0]}"
-            ),
+    name, pair = "self-consistency", f"⟨w, J v⟩ = ⟨Jᵀw, v⟩ on {len(plan.dirs)} random directions"
+    dtype = first.dtypes[0]
+    if dtype != a.x.dtype:
+        skipped = (
+            f"skipped: the submission computes in {dtype}; run with --dtype {dtype}"
+            if dtype in (np.float32, np.float64)
+            else f"skipped: dx is {dtype}, not {a.x.dtype} (see the dtypes row)"
         )
+        return CheckResult(name, None, pair, message=skipped)
+    wants = {"dx": a.x.shape, "dgamma": a.gamma.shape, "dbeta": a.gamma.shape}
+    for (grad, want), g in zip(wants.items(), first.arrays, strict=True):
+        if not comparable(g.shape, want):
+            return CheckResult(
+                name,
+                False,
+                pair,
+                message=f"{grad} has shape {g.shape} in {a.name}; expected {want}, "
+                "so ⟨Jᵀw, v⟩ cannot be formed",
+            )
+    dx, dgamma, dbeta = (
+        np.asarray(g, np.float64).reshape(w)
+        for g, w in zip(first.arrays, wants.values(), strict=True)
+    )
+    outs: dict[tuple[int, int], np.ndarray] = {}  # its own forward at x ± h·v, per direction
+    for i, ops in enumerate(plan.dir_ops):
+        for sign, op in zip((1, -1), ops, strict=True):
+            out = returned(ctx.target, ctx.replies[op], "forward").arrays[0]
+            if not comparable(out.shape, a.x.shape):
+                return CheckResult(
+                    name,
+                    False,
+                    pair,
+                    message=f"out has shape {out.shape} at x {'+' if sign > 0 else '−'} h·v; "
+                    f"expected {a.x.shape}, the shape of x, so ⟨w, J v⟩ cannot be formed",
+                )
+            outs[i, sign] = np.asarray(out, np.float64).reshape(a.x.shape)
     step = DIRECTION_STEP[str(a.x.dtype)]
-    check = directional_check(outputs, grads, a.dy.astype(np.float64), plan.dirs, step)  # type: ignore[arg-type]
+    check = directional_check(
+        lambda i, sign: outs[i, sign], (dx, dgamma, dbeta), a.dy.astype(np.float64), plan.dirs, step
+    )
     limit = 1e-7 if a.x.dtype != np.float32 else 1e-2
     if check.rel_err <= limit:
-        return CheckResult("self-consistency", True, pair, max_rel_err=check.rel_err)
+        return CheckResult(name, True, pair, max_rel_err=check.rel_err)
     return CheckResult(
-        "self-consistency",
+        name,
         False,
         pair,
         max_rel_err=check.rel_err,

@@ -12,11 +12,19 @@ from typing import Any
 import numpy as np
 
 from bncheck.check import behaviour, sources
-from bncheck.check.compare import FLOAT32_NOTE, Tolerances, compare, merge
+from bncheck.check.compare import (
+    FLOAT32_NOTE,
+    Tolerances,
+    comparable,
+    compare,
+    computed_in,
+    gradient_terms,
+    merge,
+)
 from bncheck.check.fd import FDOptions
 from bncheck.check.inputs import Case
 from bncheck.check.plan import Plan
-from bncheck.check.reference import batch_stats
+from bncheck.check.reference import batch_stats, group_size
 from bncheck.check.replies import Returned, returned
 from bncheck.check.result import CheckResult
 from bncheck.check.submission import SubmissionError, Target
@@ -50,8 +58,11 @@ class Ctx:
 
 
 def _cond(case: Case, spec: NormSpec, dtype: np.dtype) -> np.ndarray | None:
-    """float32 only: round-off in x - mu grows with |mean|/σ of the group."""
-    if dtype != np.float32:
+    """float32 only: round-off in x - mu grows with |mean|/σ of the group.
+
+    Not for a group of one element: there x - mu is exactly 0 and loses nothing.
+    """
+    if dtype != np.float32 or group_size(spec, case.x.shape) == 1:
         return None
     mu, var = batch_stats(case.x.astype(np.float64), spec)
     return np.maximum(1.0, np.abs(mu) / np.sqrt(var + spec.eps))
@@ -82,7 +93,8 @@ def _rows_vs(
     ctx: Ctx, label: str, refs: list[Any], subs: list[Returned], kind: str
 ) -> list[CheckResult]:
     rows = []
-    dtype = subs[0].dtypes[0]
+    dtype = computed_in(subs[0].dtypes[0], ctx.plan.cases[0].x.dtype)
+    terms = [gradient_terms(c.x, c.gamma, c.dy, ctx.spec) for c in ctx.plan.cases]
     for k, name in enumerate(GRADS):
         rtol = ctx.options.tolerances.for_pair(kind, dtype)
         diffs = [
@@ -93,8 +105,9 @@ def _rows_vs(
                 rtol,
                 _axes(name, ctx.spec),
                 _cond(c, ctx.spec, dtype),
+                t[k],
             )
-            for c, s, r in zip(ctx.plan.cases, subs, refs, strict=True)
+            for c, s, r, t in zip(ctx.plan.cases, subs, refs, terms, strict=True)
             if r is not None
         ]
         pair = f"submission vs {label} ({_path(dtype)})"
@@ -130,15 +143,22 @@ def run_checks(
     refs: References | None = None,
 ) -> tuple[list[CheckResult], list[str]]:
     ctx = Ctx(target, plan, plan.spec, replies, options, [])
-    cases = plan.cases
     subs = [ctx.grads(op) for op in plan.main]
-    _first_nonfinite(target, subs[0], cases[0])
-    rows: list[CheckResult] = []
+    _first_nonfinite(target, subs[0], plan.cases[0])
+    refs = refs or references(plan, options)
+    # What the submission returned may be anything (inf, NaN, 1e308, int, bool): numpy's
+    # warnings about arithmetic on it are not errors; the rows say what is wrong.
+    with np.errstate(all="ignore"):
+        rows = _battery(ctx, subs, refs)
+    return rows, ctx.notes
 
+
+def _battery(ctx: Ctx, subs: list[Returned], refs: References) -> list[CheckResult]:
+    plan, options = ctx.plan, ctx.options
+    rows: list[CheckResult] = []
     if plan.style in ("cs231n", "torch"):
         rows.append(_forward_row(ctx, subs[0].dtypes[0]))
 
-    refs = refs or references(plan, options)
     derived, fd = refs.derived, refs.fd
     rows += _rows_vs(ctx, "derived", derived, subs, "derived")
     fd_label = "finite differences" if options.fd.method == "central" else "complex step"
@@ -153,7 +173,7 @@ def run_checks(
         rows.append(behaviour.directions_row(ctx, subs[0]))
     if subs[0].dtypes[0] == np.float32:
         ctx.notes.append(FLOAT32_NOTE.format(tol=options.tolerances.float32))
-    return rows, ctx.notes
+    return rows
 
 
 def _forward_row(ctx: Ctx, dtype: np.dtype) -> CheckResult:
@@ -189,9 +209,11 @@ def _referee_row(ctx: Ctx, derived: list[Any], fd: list[Any], label: str) -> Che
     """bncheck checks itself: the derived gradients against the referee, every case."""
     rtol = ctx.options.tolerances.for_pair(label, np.dtype(np.float64))
     diffs = [
-        compare(d_arr, f_arr, f"{c.name} ({name})", rtol, _axes(name, ctx.spec))
+        compare(d_arr, f_arr, f"{c.name} ({name})", rtol, _axes(name, ctx.spec), terms=t)
         for c, d, f in zip(ctx.plan.cases, derived, fd, strict=True)
-        for name, d_arr, f_arr in zip(GRADS, d, f, strict=True)
+        for name, d_arr, f_arr, t in zip(
+            GRADS, d, f, gradient_terms(c.x, c.gamma, c.dy, ctx.spec), strict=True
+        )
     ]
     row = merge("derived", f"derived vs {label} (float64)", diffs, ("derived", "fd"))
     if row.passed is False:
@@ -239,7 +261,16 @@ def _dtypes_row(ctx: Ctx, subs: list[Returned]) -> CheckResult:
 def _sum_row(ctx: Ctx, subs: list[Returned]) -> CheckResult:
     """Train mode: adding a constant to a feature leaves y unchanged, so Σ_batch dx = 0."""
     spec, worst, where = ctx.spec, 0.0, ""
+    name, pair = "Σ_batch dx = 0", "every feature, every case"
     for case, sub in zip(ctx.plan.cases, subs, strict=True):
+        if not comparable(sub.arrays[0].shape, case.x.shape):
+            return CheckResult(
+                name,
+                False,
+                pair,
+                message=f"dx has shape {sub.arrays[0].shape} in {case.name}; expected "
+                f"{case.x.shape}, so it cannot be summed over the batch",
+            )
         dx = sub.arrays[0].astype(np.float64).reshape(case.x.shape)
         eps_dtype = (
             float(np.finfo(sub.arrays[0].dtype).eps) if sub.arrays[0].dtype.kind == "f" else 2.2e-16
@@ -253,16 +284,17 @@ def _sum_row(ctx: Ctx, subs: list[Returned]) -> CheckResult:
         mu = np.abs(case.x.astype(np.float64).mean(axis=spec.axes)).reshape(bound.shape)
         bound = bound * np.maximum(1.0, mu / np.sqrt(var + spec.eps).reshape(bound.shape))  # x - mu
         ratio = total / bound
+        ratio = np.where(np.isnan(ratio), np.inf, ratio)  # a NaN in dx sums to no 0
         k = int(np.argmax(ratio))
         if ratio.flat[k] > worst:
             worst = float(ratio.flat[k])
             where = f"feature {k} in {case.name}: Σ dx = {total.flat[k]:.3g}"
     if worst <= 1.0:
-        return CheckResult("Σ_batch dx = 0", True, "every feature, every case")
-    return CheckResult(
-        "Σ_batch dx = 0",
-        False,
-        "every feature, every case",
-        message=f"{where}; it must be 0 because "
-        "adding a constant to a feature leaves y unchanged (is the dmu path, with its 1/m, right?)",
+        return CheckResult(name, True, pair)
+    why = (
+        "it must be 0 because adding a constant to a feature leaves y unchanged "
+        "(is the dmu path, with its 1/m, right?)"
+        if np.isfinite(worst)
+        else "dx is not finite there: look for a division by zero or a sqrt of a negative number"
     )
+    return CheckResult(name, False, pair, message=f"{where}; {why}")

@@ -31,11 +31,9 @@ def returned(target: Target, reply: dict[str, Any], what: str = "backward") -> R
     """The arrays of a reply, or a SubmissionError for a wrong arity or a non-array."""
     if "grads" in reply and what == "backward":
         packed = reply["grads"]
-    elif "out" in reply and what == "forward":
-        packed = {
-            "tuple": True,
-            "items": [reply["out"]["items"][0], {"type": "cache", "array": None}],
-        }
+    elif "out" in reply and what == "forward":  # torch: y alone (a tuple: its first item)
+        first = reply["out"]["items"][:1] or [{"type": "tuple of no values", "array": None}]
+        packed = {"tuple": True, "items": [*first, {"type": "cache", "array": None}]}
     else:
         packed = reply["returned"]
     names = ROLES[what]

@@ -12,6 +12,7 @@ import codecs
 import difflib
 import io
 import os
+import re
 import stat
 import tokenize
 from dataclasses import dataclass, field
@@ -26,8 +27,10 @@ __all__ = [
     "STYLES",
     "SubmissionError",
     "Target",
+    "check_batchnorm",
     "failure_error",
     "job",
+    "norm_named",
     "refusal_text",
     "replies_of",
     "resolve_target",
@@ -178,15 +181,40 @@ def _syntax_error(path: Path, exc: SyntaxError) -> SubmissionError:
 
 def _defs(tree: ast.Module) -> _Defs:
     functions, lines, classes = {}, {}, []
+    aliases = _aliases(tree)
     for node in tree.body:
         if isinstance(node, ast.FunctionDef):
             functions[node.name] = len(node.args.posonlyargs) + len(node.args.args)
             lines[node.name] = node.lineno
         elif isinstance(node, ast.ClassDef):
-            bases = [ast.unparse(b) for b in node.bases]
+            bases = [_resolve(ast.unparse(b), aliases) for b in node.bases]
             if any(b.split(".")[-1] == "Function" for b in bases):
                 classes.append(node.name)
     return _Defs(functions, lines, classes)
+
+
+def _aliases(tree: ast.Module) -> dict[str, str]:
+    """``from torch.autograd import Function as F`` and ``F = torch.autograd.Function``
+    at module level both give {"F": "torch.autograd.Function"}."""
+    aliases: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            module = f"{node.module}." if isinstance(node, ast.ImportFrom) else ""
+            aliases.update({a.asname: module + a.name for a in node.names if a.asname})
+        elif isinstance(node, ast.Assign) and isinstance(node.value, (ast.Name, ast.Attribute)):
+            names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            aliases.update(dict.fromkeys(names, ast.unparse(node.value)))
+    return aliases
+
+
+def _resolve(name: str, aliases: dict[str, str]) -> str:
+    """``name`` with its first part replaced through ``aliases`` while one applies."""
+    for _ in range(8):  # bounded: F = G; G = F
+        head, dot, rest = name.partition(".")
+        if head not in aliases:
+            break
+        name = aliases[head] + dot + rest
+    return name
 
 
 def _missing(name: str, defs: _Defs, path: Path) -> SubmissionError:
@@ -260,6 +288,43 @@ def parse_target(text: str) -> tuple[Path, str | None]:
     return Path(text), None
 
 
+# Normalizations bncheck does not check yet: judged against batch norm, a correct one fails
+# every gradient row. Matched in the name without "_" and lowercased, or as a word ("ln").
+_OTHER_NORMS = {
+    "layernorm": "layer normalization",
+    "groupnorm": "group normalization",
+    "instancenorm": "instance normalization",
+    "rmsnorm": "RMS normalization",
+}
+_OTHER_WORDS = {"ln": "layernorm", "gn": "groupnorm"}
+_SPATIAL = ("spatial", "batchnorm2d", "bn2d")  # batch norm over (N, H, W) of NCHW
+
+
+def norm_named(name: str) -> str:
+    """What a function or class name says it normalizes: "spatial_batchnorm", "batchnorm"
+    (also for a name that says nothing, e.g. "backward"), or a key of _OTHER_NORMS."""
+    camel = re.sub(r"([a-z0-9])([A-Z])|([A-Z])([A-Z][a-z])", r"\1\3_\2\4", name)
+    words = re.findall(r"[a-z0-9]+", camel.lower())
+    joined = "".join(words)
+    others = [n for n in _OTHER_NORMS if n in joined] + [_OTHER_WORDS.get(w, "") for w in words]
+    if any(others):
+        return next(n for n in others if n)
+    return "spatial_batchnorm" if any(s in joined for s in _SPATIAL) else "batchnorm"
+
+
+def check_batchnorm(name: str, where: str) -> None:
+    """Refuse a function of another normalization (exit 2), rather than fail it as batch norm."""
+    norm = norm_named(name)
+    if norm in _OTHER_NORMS:
+        raise SubmissionError(
+            f"{where}: {name} looks like {_OTHER_NORMS[norm]}, which bncheck does not check yet; "
+            "against the batch-norm reference a correct one would fail every gradient row",
+            "name a batch-norm function (PATH:batchnorm_backward, PATH:spatial_batchnorm_backward "
+            "or a torch.autograd.Function that implements batch norm)",
+            code="not-batchnorm",
+        )
+
+
 def _choose_name(defs: _Defs, function: str | None, style: str | None, backward: str) -> str:
     """FUNCTION when given; else the spec's backward, or the torch Function when that is all."""
     if function:
@@ -296,6 +361,7 @@ def resolve_target(text: str, style: str | None = None, backward: str = BACKWARD
     if style is not None and style not in STYLES:
         raise SubmissionError(f"unknown style {style!r}", f"choose one of: {', '.join(STYLES)}")
     name = _choose_name(defs, function, style, backward)
+    check_batchnorm(name, str(path))
     if name in defs.torch_classes and style in (None, "torch"):
         return Target(path, "torch", {"function": name})
     if name not in defs.functions:

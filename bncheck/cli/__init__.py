@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _safe_streams()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -102,6 +104,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except Exception as exc:  # a bug in bncheck, not a user mistake
         return _internal(errors, args.command, exc)
+
+
+_SAFE_ERRORS = ("backslashreplace", "namereplace", "replace", "xmlcharrefreplace", "ignore")
+
+
+def _safe_streams() -> None:
+    """Escape (\\u03c3) what the terminal's encoding cannot show, never a UnicodeEncodeError.
+
+    Reports print σ, Σ, ⟨⟩ and x̂; under PYTHONIOENCODING=ascii or latin-1, or a C locale
+    without Python's UTF-8 mode (errors="surrogateescape"), stdout's encoding has none of them.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        if not isinstance(stream, io.TextIOWrapper) or stream.errors in _SAFE_ERRORS:
+            continue
+        try:
+            "σΣ⟨⟩x̂".encode(stream.encoding)
+        except (UnicodeEncodeError, LookupError):
+            stream.reconfigure(errors="backslashreplace")
 
 
 def _internal(errors: Console, command: str, exc: BaseException) -> int:

@@ -51,6 +51,12 @@ def _validate(args: argparse.Namespace) -> dict[str, Any]:
             f"{hint}choose one of: {', '.join(DEMOS)}",
             code="unknown-demo",
         )
+    if args.seed < 0:
+        raise UsageError(
+            f"--seed must be a non-negative integer, got {args.seed}",
+            "e.g. --seed 0 (the default)",
+            code="bad-option",
+        )
     overrides: dict[str, Any] = {"seed": args.seed}
     if args.name == "scale-invariance":
         if args.steps is not None or args.lr is not None:
@@ -99,6 +105,7 @@ def run(args: argparse.Namespace, console: Any) -> int:
         from bncheck.report.plots import require_pyplot
 
         require_pyplot()  # fail before the work when matplotlib is missing
+        _check_plot_format(args.plot)
 
     from bncheck.report import demos as report
 
@@ -119,6 +126,40 @@ def run(args: argparse.Namespace, console: Any) -> int:
         write_atomic(args.plot, _plot_bytes(args.name, result, args.plot))
         console.print(f"wrote {args.plot}", markup=False)
     return 0
+
+
+# formats matplotlib writes through Pillow, which may have been built without some of them
+_PILLOW = ("avif", "gif", "jpeg", "jpg", "tif", "tiff", "webp")
+
+
+def _check_plot_format(plot: str) -> None:
+    """matplotlib picks the format from the extension: one it can write here, or a UsageError."""
+    import shutil
+    from pathlib import Path
+
+    import matplotlib
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from bncheck.errors import UsageError
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    ext = Path(plot).suffix[1:].lower()
+    why = ""
+    if ext not in formats:
+        why = f"matplotlib cannot write .{ext} files" if ext else "the file name has no extension"
+    elif ext in _PILLOW:
+        from PIL import Image
+
+        if f".{ext}" not in Image.registered_extensions():
+            why = f"this Pillow cannot write .{ext} files"
+    elif ext == "pgf" and shutil.which(matplotlib.rcParams["pgf.texsystem"]) is None:
+        why = f"matplotlib writes .pgf with {matplotlib.rcParams['pgf.texsystem']}, not installed"
+    if why:
+        raise UsageError(
+            f"--plot {plot}: {why}",
+            "the extension chooses the format: e.g. --plot plot.png, plot.pdf or plot.svg",
+            code="bad-option",
+        )
 
 
 def _plot_bytes(name: str, result: Any, plot: str) -> bytes:

@@ -20,6 +20,7 @@ import argparse
 from typing import Any
 
 HELP = "check a batchnorm_backward against derived, autograd and finite differences"
+MAX_TIMEOUT = 86_400  # seconds: a day; the runner's poll() takes at most 24.8 days
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,9 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--norm",
-        choices=("batchnorm", "spatial_batchnorm"),
-        default="batchnorm",
-        help="what the submission normalizes (default batchnorm on (N, D))",
+        choices=("infer", "batchnorm", "spatial_batchnorm"),
+        default="infer",
+        help="what the submission normalizes (default infer: spatial_batchnorm on (N, C, H, W) "
+        "for a function named spatial_*, else batchnorm on (N, D))",
     )
     parser.add_argument("--variance", choices=("biased", "unbiased"), default="biased")
     parser.add_argument(
@@ -81,6 +83,7 @@ def run(args: argparse.Namespace, console: Any) -> int:
 
     import dataclasses
     import json
+    import math
 
     from bncheck.check.api import VerifyOptions, verify
     from bncheck.check.checks import CheckOptions
@@ -93,9 +96,17 @@ def run(args: argparse.Namespace, console: Any) -> int:
             f"--seed must be a non-negative integer, got {args.seed}",
             "leave --seed out for a fresh random seed, or give the seed a report printed",
         )
-    spec = dataclasses.replace(get_spec(args.norm), variance=args.variance, running=args.running)
+    if not (math.isfinite(args.timeout) and 0 < args.timeout <= MAX_TIMEOUT):
+        raise UsageError(
+            f"--timeout must be a number of seconds above 0 and at most {MAX_TIMEOUT}, "
+            f"got {args.timeout:g}",
+            "e.g. --timeout 60 (the default)",
+        )
+    norm = "batchnorm" if args.norm == "infer" else args.norm  # infer: from the function's name
+    spec = dataclasses.replace(get_spec(norm), variance=args.variance, running=args.running)
     options = VerifyOptions(  # its seed: a fresh one, drawn here once, unless --seed N
         spec=spec,
+        infer_norm=args.norm == "infer",
         style=args.style,
         dtype=args.dtype,
         timeout=args.timeout,

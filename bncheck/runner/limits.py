@@ -33,8 +33,10 @@ class Limits:
     def __post_init__(self) -> None:
         if not (isinstance(self.wall, (int, float)) and math.isfinite(self.wall)):
             raise UsageError(f"the time limit must be a number of seconds, not {self.wall!r}")
-        if self.wall <= 0:
-            raise UsageError(f"the time limit must be positive, not {self.wall:g}")
+        if not 0 < self.wall <= 86_400:  # a day: beyond it the deadline arithmetic overflows
+            raise UsageError(
+                f"the time limit must be above 0 and at most 86400 s, not {self.wall:g}"
+            )
         for name in ("memory", "files", "open_files", "copy", "reply"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"the {name} limit must be positive")
