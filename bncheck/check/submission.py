@@ -306,7 +306,9 @@ def norm_named(name: str) -> str:
     camel = re.sub(r"([a-z0-9])([A-Z])|([A-Z])([A-Z][a-z])", r"\1\3_\2\4", name)
     words = re.findall(r"[a-z0-9]+", camel.lower())
     joined = "".join(words)
-    others = [n for n in _OTHER_NORMS if n in joined] + [_OTHER_WORDS.get(w, "") for w in words]
+    others = [n for n in _OTHER_NORMS if n in joined]
+    if "batchnorm" not in joined and "bn" not in words:  # "ln"/"gn" only when BN is not named
+        others += [_OTHER_WORDS.get(w, "") for w in words]
     if any(others):
         return next(n for n in others if n)
     return "spatial_batchnorm" if any(s in joined for s in _SPATIAL) else "batchnorm"

@@ -317,3 +317,12 @@ def test_torch_forward_without_eps_is_called_with_three_tensors(tmp_path: Path) 
     file.write_text(TORCH, encoding="utf-8")
     result = verify(str(file), VerifyOptions(seed=0, checks=OFF))
     assert result.passed, str(result)
+
+
+def test_an_abbreviation_does_not_override_a_name_that_says_batch_norm() -> None:
+    from bncheck.check.submission import norm_named
+
+    assert norm_named("BatchNormLN") == "batchnorm"
+    assert norm_named("bn_gn_backward") == "batchnorm"
+    assert norm_named("ln_backward") == "layernorm"
+    assert norm_named("spatial_groupnorm_backward") == "groupnorm"
