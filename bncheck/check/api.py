@@ -28,17 +28,8 @@ from bncheck.check.inputs import Case, make_cases
 from bncheck.check.plan import Plan, make_plan
 from bncheck.check.replies import check_replies
 from bncheck.check.result import CheckResult, VerifyResult
-from bncheck.check.submission import (
-    Target,
-    check_batchnorm,
-    failure_error,
-    job,
-    norm_named,
-    refusal_text,
-    replies_of,
-    resolve_target,
-    spawn,
-)
+from bncheck.check.sandboxed import failure_error, job, refusal_text, replies_of, spawn
+from bncheck.check.submission import Target, check_batchnorm, norm_named, resolve_target
 from bncheck.errors import UsageError
 from bncheck.runner import Outcome, Policy
 from bncheck.spec import SPECS, NormSpec

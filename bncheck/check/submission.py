@@ -1,8 +1,8 @@
-"""A submission: where it is, which style it is written in, and running it safely.
+"""A submission: where it is, which style it is written in, and which functions it names.
 
 The file is read with ``ast`` first, so a syntax error, a missing function or an
-unknown style is reported without running a line of it. Then it runs in a child
-process (``bncheck.runner``, sandboxed); the parent only receives arrays.
+unknown style is reported without running a line of it. Running it, in the
+sandboxed child of ``bncheck.runner``, is ``check/sandboxed.py``.
 """
 
 from __future__ import annotations
@@ -17,24 +17,18 @@ import stat
 import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from bncheck import runner
 from bncheck.errors import SubmissionError
-from bncheck.runner import Job, Limits, Outcome, Policy, Running, clean_text
 
 __all__ = [
     "STYLES",
     "SubmissionError",
     "Target",
     "check_batchnorm",
-    "failure_error",
-    "job",
     "norm_named",
-    "refusal_text",
-    "replies_of",
+    "parse_target",
     "resolve_target",
-    "spawn",
 ]
 
 Style = Literal["cs231n", "plain", "torch"]
@@ -382,89 +376,3 @@ def resolve_target(text: str, style: str | None = None, backward: str = BACKWARD
     if forward not in defs.functions:
         raise _missing(forward, defs, path)
     return Target(path, "cs231n", {"forward": forward, "backward": name})
-
-
-def refusal_text(event: str, what: str) -> str:
-    """What a refusal of the audit hook means, for the student."""
-    if what == "import bncheck":
-        return "the submission imported bncheck: it must compute its own gradient"
-    return f"the submission tried to {what}, which bncheck's sandbox refuses"
-
-
-def refusal_error(target: Target, refusals: tuple[tuple[str, str], ...]) -> SubmissionError:
-    """The message for a submission whose run tripped the sandbox's audit hook."""
-    event, what = refusals[0]
-    more = f" (and {len(refusals) - 1} more refusals)" if len(refusals) > 1 else ""
-    return SubmissionError(
-        f"{target.path}: {refusal_text(event, what)}{more}",
-        "a submission computes with numpy (or torch) on the arrays it is given; it may not "
-        "import bncheck, use the network, start processes or touch files outside its folder",
-        code="refused",
-    )
-
-
-def failure_error(
-    target: Target, info: dict[str, Any], refusals: tuple[tuple[str, str], ...] = ()
-) -> SubmissionError:
-    """The message for a submission that raised or exited while we called it.
-
-    ``info`` came from the submission's process: every field is treated as untrusted text.
-    """
-    if refusals:
-        return refusal_error(target, refusals)
-    field_ = {k: clean_text(str(info.get(k, "")), 8000) for k in ("where", "kind", "type")}
-    where_name = field_["where"] or "the submission"
-    where = "while being imported" if where_name == "import" else f"in {where_name}"
-    message = clean_text(str(info.get("message", "")), 500)
-    if field_["kind"] == "arity":  # a cs231n forward must return (out, cache)
-        count = info.get("count")
-        count = count if isinstance(count, int) else "?"
-        return SubmissionError(
-            f"{where_name} returned {count} value{'s' * (count != 1)}; expected (out, cache)",
-            f"end {where_name} with: return out, cache",
-            code="wrong-arity",
-        )
-    if field_["kind"] == "exit":
-        return SubmissionError(
-            f"{target.path} called {message} {where}",
-            "a library function must return its results, not exit the interpreter",
-            code="submission-exited",
-        )
-    traceback = clean_text(str(info.get("traceback", "")), 8000)
-    if field_["kind"] == "memory":
-        return SubmissionError(
-            f"{target.path} ran out of memory {where} (MemoryError)",
-            "look for a very large temporary array (an N x N or D x D matrix?); its traceback:\n"
-            + traceback,
-            code="memory-limit",
-        )
-    return SubmissionError(
-        f"{target.path} raised {field_['type']} {where}: {message}",
-        "its traceback:\n" + traceback,
-        code="submission-raised",
-    )
-
-
-def spawn(target: Target, timeout: float = 60.0, policy: Policy | None = None) -> Running:
-    """Start the sandboxed child for ``target``; ``send(job(target, ops))`` when planned."""
-    preload = ("numpy", "torch") if target.style == "torch" else ("numpy",)
-    return runner.spawn(preload, Limits(wall=timeout), policy)
-
-
-def job(target: Target, ops: list[dict[str, Any]]) -> Job:
-    """The runner's job: these calls of the target's functions, in this order."""
-    return Job(target.path, target.names, ops, display=str(target.path))
-
-
-def replies_of(target: Target, outcome: Outcome) -> list[dict[str, Any]]:
-    """The replies, or the SubmissionError the submission's failure or refusals call for."""
-    if outcome.error is not None or outcome.replies is None:
-        error = outcome.error if isinstance(outcome.error, dict) else {}
-        raise failure_error(target, error, outcome.refusals)
-    if not isinstance(outcome.replies, list):
-        raise SubmissionError(
-            f"{target.path}: the sandboxed child's reply holds no list of results",
-            "the submission interfered with bncheck's child process (its reply writer?)",
-            code="bad-reply",
-        )
-    return outcome.replies

@@ -9,7 +9,7 @@ and ``protocol.py`` for the data-only reply.
 from __future__ import annotations
 
 from bncheck.runner.limits import Limits, Policy, clean_text
-from bncheck.runner.namespaces import isolation, warm_up
+from bncheck.runner.namespaces import isolation
 from bncheck.runner.sandbox import Job, Outcome, Running, spawn, start
 
 __all__ = [
@@ -22,5 +22,4 @@ __all__ = [
     "isolation",
     "spawn",
     "start",
-    "warm_up",
 ]

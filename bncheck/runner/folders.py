@@ -5,6 +5,7 @@ an empty HOME and TMPDIR, a scrubbed environment, and what it may read of the sy
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import site
@@ -19,12 +20,13 @@ _SKIP = {"__pycache__", "venv", "env", "site-packages", "node_modules"}
 _MAX_ENTRIES = 2000
 
 
-def python_roots() -> list[str]:
+@functools.cache
+def python_roots() -> tuple[str, ...]:
     """Where this Python's modules live: the child may read (not write) there."""
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages()}
     if site.ENABLE_USER_SITE and site.USER_SITE and os.path.isdir(site.USER_SITE):
         roots.add(site.USER_SITE)
-    return sorted(os.path.realpath(r) for r in roots if r)
+    return tuple(sorted(os.path.realpath(r) for r in roots if r))
 
 
 def copy_folder(src: Path, dst: Path, budget: int, keep: Path) -> None:

@@ -13,9 +13,8 @@ import os
 import shutil
 import subprocess
 import sys
-from typing import Any
 
-__all__ = ["isolation", "prefix", "warm_up"]
+__all__ = ["isolation", "prefix"]
 
 
 def _unshare_prefix() -> tuple[str, ...]:
@@ -26,40 +25,23 @@ def _unshare_prefix() -> tuple[str, ...]:
     return (exe, *user, "--fork", "--pid", "--mount-proc", "--net", "--kill-child", "--")
 
 
-_PROBE: dict[str, Any] = {}  # "process": the running probe; "prefix": its verdict, once known
-
-
-def warm_up() -> None:
-    """Start the namespace probe (~8 ms) now, so that ``spawn`` finds its answer ready."""
-    command = _unshare_prefix()
-    if "prefix" in _PROBE or "process" in _PROBE or not command:
-        return
-    try:
-        _PROBE["process"] = subprocess.Popen(
-            [*command, "true"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    except OSError:
-        _PROBE["prefix"] = ()
+_PROBE: dict[str, tuple[str, ...]] = {}  # "prefix": the verdict, once known
 
 
 def prefix() -> tuple[str, ...]:
-    """The ``unshare`` prefix that works here, or () when none does (checked once)."""
+    """The ``unshare`` prefix that works here, or () when none does (checked once, ~8 ms)."""
     if "prefix" not in _PROBE:
-        warm_up()
-        probe = _PROBE.pop("process", None)
-        ok = False
-        if probe is not None:
+        command, ok = _unshare_prefix(), False
+        if command:
             try:
-                ok = probe.wait(timeout=10) == 0
-            except subprocess.TimeoutExpired:
-                probe.kill()
-                probe.wait()
-        _PROBE["prefix"] = _unshare_prefix() if ok else ()
-    found: tuple[str, ...] = _PROBE["prefix"]
-    return found
+                probe = subprocess.run(
+                    [*command, "true"], stdin=subprocess.DEVNULL, capture_output=True, timeout=10
+                )
+                ok = probe.returncode == 0
+            except (OSError, subprocess.SubprocessError):
+                ok = False
+        _PROBE["prefix"] = command if ok else ()
+    return _PROBE["prefix"]
 
 
 def isolation() -> tuple[str, ...]:
