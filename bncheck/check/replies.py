@@ -2,18 +2,23 @@
 
 A reply is plain data (see ``bncheck.runner.calls.pack``): per returned item its type
 name and, when it was a numeric array (or a tensor), the array. Nothing in it is code.
+An optional call (the eval-mode forward) that raised has, instead, the reply
+``{"error": {"type": str, "message": str, "where": str}, "inputs": {...}}``;
+``call_error`` words it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
 from bncheck.check.submission import SubmissionError, Target
+from bncheck.runner import clean_text
+from bncheck.runner.calls import ERROR_CAPS
 
-__all__ = ["ROLES", "Returned", "check_replies", "returned"]
+__all__ = ["ROLES", "Returned", "call_error", "check_replies", "returned"]
 
 
 @dataclass(frozen=True)
@@ -27,8 +32,46 @@ class Returned:
 ROLES = {"backward": ("dx", "dgamma", "dbeta"), "forward": ("out", "cache")}
 
 
+def _is_error(value: Any) -> TypeGuard[dict[str, str]]:
+    """What ``runner.calls.call_error`` makes: three strings, each within its cap."""
+    return (
+        isinstance(value, dict)
+        and set(value) == set(ERROR_CAPS)
+        and all(type(value[k]) is str and len(value[k]) <= cap for k, cap in ERROR_CAPS.items())
+    )
+
+
+def call_error(reply: dict[str, Any]) -> str | None:
+    """'ValueError: Invalid forward batchnorm mode "test" (layers.py, line 42)', or None.
+
+    The one-line description of an optional call that raised (its reply's "error"); None
+    for a reply that holds what the call returned. The text came from the submission's
+    process: it is cleaned of control characters and escape sequences here.
+    """
+    error = reply.get("error") if isinstance(reply, dict) else None
+    if not _is_error(error):
+        return None
+    type_, message, where = (
+        " ".join(clean_text(error[k], ERROR_CAPS[k]).split()) for k in ("type", "message", "where")
+    )
+    text = f"{type_ or 'an exception'}: {message}" if message else type_ or "an exception"
+    return f"{text} ({where})" if where else text
+
+
 def returned(target: Target, reply: dict[str, Any], what: str = "backward") -> Returned:
-    """The arrays of a reply, or a SubmissionError for a wrong arity or a non-array."""
+    """The arrays of a reply, or a SubmissionError for a wrong arity or a non-array
+    (or for an optional call that raised: its reply holds no arrays)."""
+    fn = target.names.get(what) or target.names.get("function", what)
+    raised = call_error(reply)
+    if raised is not None:
+        raise SubmissionError(
+            f"{fn} raised {raised}",
+            f"{fn} is called in eval mode too (bn_param['mode'] = 'test'): it must then "
+            "normalize with the running statistics and return out, cache"
+            if what == "forward"
+            else f"{fn} must return its results for every call bncheck makes",
+            code="submission-raised",
+        )
     if "grads" in reply and what == "backward":
         packed = reply["grads"]
     elif "out" in reply and what == "forward":  # torch: y alone (a tuple: its first item)
@@ -37,7 +80,6 @@ def returned(target: Target, reply: dict[str, Any], what: str = "backward") -> R
     else:
         packed = reply["returned"]
     names = ROLES[what]
-    fn = target.names.get(what) or target.names.get("function", what)
     items = packed["items"]
     if what == "backward" and target.style == "torch":
         items = items[:3]
@@ -55,7 +97,8 @@ def returned(target: Target, reply: dict[str, Any], what: str = "backward") -> R
         array = item.get("array")
         if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
             raise SubmissionError(
-                f"{fn} returned a {item['type']} for {name}; expected a numpy array",
+                f"{fn} returned a {clean_text(item['type'], 200)} for {name}; "
+                "expected a numpy array",
                 f"return {name} as an array with the shape of "
                 + ("x" if name in ("dx", "out") else "gamma"),
                 code="not-an-array",
@@ -105,18 +148,29 @@ _SHAPE = {  # op kind -> what its reply must hold
 }
 
 
+def _is_error_reply(reply: dict[str, Any]) -> bool:
+    """An optional call that raised: its error and the inputs as they were after the call."""
+    return set(reply) == {"error", "inputs"} and _is_error(reply["error"])
+
+
 def check_replies(target: Target, ops: list[dict[str, Any]], replies: Any) -> None:
     """The replies have the structure of the calls made, or a SubmissionError (exit 2).
 
     A reply comes from the submission's process: a submission that replaced bncheck's
     writer can send any well-formed message. Checked here, the checks can trust its shape.
+    Only an op marked ``optional`` may have an error in place of its results.
     """
     ok = isinstance(replies, list) and len(replies) == len(ops)
     for op, reply in zip(ops, replies if ok else [], strict=False):
         if not ok:
             break
         ok = (
-            isinstance(reply, dict) and _arrays(reply.get("inputs", {})) and _SHAPE[op["op"]](reply)
+            isinstance(reply, dict)
+            and _arrays(reply.get("inputs", {}))
+            and (
+                ("error" not in reply and _SHAPE[op["op"]](reply))
+                or (op.get("optional") is True and _is_error_reply(reply))
+            )
         )
     if not ok:
         raise SubmissionError(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import codecs
-import difflib
 import io
 import os
 import re
@@ -19,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from bncheck.errors import SubmissionError
+from bncheck.errors import SubmissionError, did_you_mean
 
 __all__ = [
     "STYLES",
@@ -144,7 +143,10 @@ def _decode(path: Path, data: bytes) -> str:
 
 
 def _read_defs(path: Path) -> _Defs:
-    source = _read_source(path)
+    return _parse_defs(path, _read_source(path))
+
+
+def _parse_defs(path: Path, source: str) -> _Defs:
     try:
         return _defs(ast.parse(source, filename=str(path)))
     except SyntaxError as exc:
@@ -213,28 +215,35 @@ def _resolve(name: str, aliases: dict[str, str]) -> str:
 
 def _missing(name: str, defs: _Defs, path: Path) -> SubmissionError:
     known = list(defs.functions) + defs.torch_classes
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
-    hint = (
-        f"did you mean {' or '.join(close)}?"
-        if close
-        else (f"{path.name} defines: {', '.join(known) or 'no functions'}")
+    hint = did_you_mean(name, known, n=3, cutoff=0.6) or (
+        f"{path.name} defines: {', '.join(known) or 'no functions'}"
     )
     return SubmissionError(f"{path} has no function {name!r}", hint, code="missing-function")
 
 
 def _find_file(folder: Path, backward: str) -> Path:
-    """The one .py file under ``folder`` that defines ``backward`` (or a torch Function)."""
+    """The one .py file under ``folder`` that defines ``backward`` (or a torch Function).
+
+    When none does and a file did not parse, its syntax error is the answer: the function
+    is most likely in it (first choice: a file whose text names ``backward``).
+    """
     found, skipped = [], []
+    unparsed: list[tuple[bool, Path, SubmissionError]] = []  # (names backward?, file, error)
     for p in _candidates(folder):
         try:
-            defs = _read_defs(p)
+            source = _read_source(p)
+            defs = _parse_defs(p, source)
         except SubmissionError as exc:  # unreadable, not a file, too large, not Python
             skipped.append(f"{p.name} [{exc.code}]")
+            if exc.code in _PARSE_FAILED:
+                unparsed.append((backward in source, p, exc))
             continue
         if backward in defs.functions or defs.torch_classes:
             found.append(p)
     if len(found) == 1:
         return found[0]
+    if not found and unparsed:
+        raise _unparsed(folder, backward, unparsed)
     if not found:
         unread = f"; could not read: {', '.join(skipped[:3])}" if skipped else ""
         raise SubmissionError(
@@ -247,6 +256,26 @@ def _find_file(folder: Path, backward: str) -> Path:
         + ", ".join(str(p) for p in found[:5]),
         "name one of them: bncheck verify FILE[:FUNCTION]",
         code="ambiguous-submission",
+    )
+
+
+_PARSE_FAILED = ("syntax-error", "parse-failed")
+
+
+def _unparsed(
+    folder: Path, backward: str, unparsed: list[tuple[bool, Path, SubmissionError]]
+) -> SubmissionError:
+    """The syntax error of the likeliest file, with where bncheck looked and why."""
+    _, path, error = next((u for u in unparsed if u[0]), unparsed[0])
+    others = [p.name for _, p, _ in unparsed if p != path]
+    also = ""
+    if others:
+        also = f"; {', '.join(others[:3])} {'does' if len(others) == 1 else 'do'} not parse either"
+    return SubmissionError(
+        error.message,
+        f"{error.hint}\n  no file under {folder} that Python can parse defines {backward}; "
+        f"fix this one{also}",
+        code=error.code,
     )
 
 

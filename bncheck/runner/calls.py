@@ -7,11 +7,14 @@ nothing from bncheck, so the child never has bncheck in ``sys.modules``.
 A reply is data only: per returned item its type name and, when it is a numeric
 array or a tensor, a copy of the array. The cache of a cs231n forward is never sent
 back; the child reports a digest per array in it (before and after the backward), so
-the mutation check costs no copy of a large cache in either process.
+the mutation check costs no copy of a large cache in either process. An ``optional`` call
+that raises is recorded in its reply (``{"error": call_error(exc)}``) and the calls go on.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import inspect
 import os
@@ -22,11 +25,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CallFailed", "execute", "failure", "pack", "snapshot"]
+__all__ = ["ERROR_CAPS", "CallFailed", "call_error", "execute", "failure", "pack", "snapshot"]
 
 _NUMERIC = "biuf"  # bool, int, unsigned, float: what a gradient or an output may be
 _MAX_ITEMS = 10_000  # entries walked in a cache before giving up on its snapshot
 _MAX_DEPTH = 8
+# an optional call that raised: the longest strings its reply's "error" may hold
+ERROR_CAPS = {"type": 100, "message": 500, "where": 300}
 
 
 class CallFailed(Exception):
@@ -148,6 +153,41 @@ def failure(
     }
 
 
+def _one_line(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def call_error(
+    exc: BaseException, files: set[str], display: dict[str, str] | None = None
+) -> dict[str, str]:
+    """An optional call's exception, as its reply records it: three one-line strings.
+
+    ``{"type": "ValueError", "message": "...", "where": "layers.py, line 42"}``: the type's
+    name, its message (whitespace collapsed, at most ERROR_CAPS characters each) and the
+    submission's innermost line in the traceback ("" when none of its frames is there).
+    """
+    try:
+        message = str(exc)
+    except Exception:
+        message = "<unprintable>"
+    where = ""
+    summary = traceback.StackSummary.extract(
+        traceback.walk_tb(exc.__traceback__), lookup_lines=False
+    )
+    for frame in reversed(summary):
+        full = os.path.abspath(frame.filename)
+        if full in files:
+            shown = os.path.basename((display or {}).get(full, full))
+            where = f"{shown}, line {frame.lineno}"
+            break
+    return {
+        "type": _one_line(type(exc).__name__, ERROR_CAPS["type"]),
+        "message": _one_line(message, ERROR_CAPS["message"]),
+        "where": _one_line(where, ERROR_CAPS["where"]),
+    }
+
+
 def _call(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     # A submission's own warnings (numpy's divide by zero...) are not errors: its results
     # are judged instead. Under pytest's "error" filter they would otherwise raise.
@@ -169,7 +209,7 @@ def _takes_eps(fn: Any) -> bool:
     return len(positional) != 4
 
 
-def _torch_call(fn: Any, op: dict[str, Any]) -> dict[str, Any]:
+def _torch_call(fn: Any, op: dict[str, Any], mark: Callable[[str], None]) -> dict[str, Any]:
     import torch
 
     x, gamma, beta = (
@@ -180,6 +220,7 @@ def _torch_call(fn: Any, op: dict[str, Any]) -> dict[str, Any]:
     y = _call(fn.apply, (x, gamma, beta, op["eps"]) if _takes_eps(fn) else (x, gamma, beta))
     reply: dict[str, Any] = {"out": pack(y)}
     if dy is not None:
+        mark("b")
         _call(y.backward, (dy,))
         reply["grads"] = pack((x.grad, gamma.grad, beta.grad))
         reply["dy_after"] = dy.numpy().copy()
@@ -200,13 +241,19 @@ def _describe(op: dict[str, Any], funcs: dict[str, Any]) -> str:
 
 
 def _one(
-    op: dict[str, Any], n: int, funcs: dict[str, Any], saved: dict[str, Any]
+    op: dict[str, Any],
+    n: int,
+    funcs: dict[str, Any],
+    saved: dict[str, Any],
+    mark: Callable[[str], None],
 ) -> dict[str, Any]:
     kind = op["op"]
     if kind == "forward":  # cs231n: (out, cache) = forward(x, gamma, beta, bn_param)
         bn_param = dict(op["bn_param"])
         result = _call(funcs["forward"], (op["x"], op["gamma"], op["beta"], bn_param))
         reply: dict[str, Any] = {"returned": pack(result), "bn_param": _pack_param(bn_param)}
+        if op.get("optional") and not op.get("save"):
+            return reply  # nothing reads its cache: the parent judges what it returned
         if not (isinstance(result, (tuple, list)) and len(result) == 2):
             count = len(result) if isinstance(result, (tuple, list)) else 1
             info = {"kind": "arity", "where": _describe(op, funcs), "count": count}
@@ -223,8 +270,12 @@ def _one(
         result = _call(funcs["backward"], (op["dy"], op["x"], op["gamma"], op["eps"]))
         return {"returned": pack(result)}
     if kind == "torch":
-        return _torch_call(funcs["function"], op)
+        return _torch_call(funcs["function"], op, mark)
     raise ValueError(f"unknown op {kind!r}")
+
+
+def _no_progress(step: int, part: str = "") -> None:
+    pass
 
 
 def execute(
@@ -232,23 +283,37 @@ def execute(
     funcs: dict[str, Any],
     files: set[str],
     display: dict[str, str] | None = None,
+    progress: Callable[[int, str], None] = _no_progress,
 ) -> list[dict[str, Any]]:
     """Run ``ops`` in order; raise CallFailed on the first call that raises or exits.
 
     Each op's arrays are handed to the submission as they are, and come back in
     ``reply["inputs"]`` afterwards, so the parent sees any change made in place.
+    An op marked ``optional`` (the eval-mode forward: a forward may not support it) that
+    raises an Exception gets ``{"error": call_error(...), "inputs": ...}`` as its reply,
+    and the calls go on; an exit or a MemoryError still ends the run.
+    ``progress(k, part)`` is told the 1-based number of each call as it starts
+    (``part`` "b": the backward of a torch call), for the message of a timeout.
     """
     saved: dict[str, Any] = {}
     replies: list[dict[str, Any]] = []
-    for n, op in enumerate(ops):
+    for n, shared in enumerate(ops):
+        # this call's own arrays: ops share the plan's (and in-process, the caller's), and
+        # a submission that writes to its input must not change another call's
+        op = copy.deepcopy(shared)
+        progress(n + 1, "")
+        mark = functools.partial(progress, n + 1)
         try:
-            reply = _one(op, n, funcs, saved)
+            reply = _one(op, n, funcs, saved, mark)
         except CallFailed:
             raise
         except BaseException as exc:
-            info = failure(exc, _describe(op, funcs), files, display)
-            info["op"] = n
-            raise CallFailed(info) from None
+            recorded = isinstance(exc, Exception) and not isinstance(exc, MemoryError)
+            if not (op.get("optional") and recorded):
+                info = failure(exc, _describe(op, funcs), files, display)
+                info["op"] = n
+                raise CallFailed(info) from None
+            reply = {"error": call_error(exc, files, display)}
         # copied now: a submission that keeps a reference and writes to it later is caught
         # at the call that handed the array out or a later one, never missed
         reply["inputs"] = {k: _copy(op[k]) for k in ("x", "gamma", "beta", "dy") if k in op}

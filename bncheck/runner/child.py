@@ -1,14 +1,15 @@
 """The sandboxed child: ``python -I -B child.py IO_DIR CONFIG_JSON``.
 
 It runs as a script, never as ``bncheck.runner.child``: bncheck is not on its
-``sys.path``, its siblings (``protocol``, ``calls``, ``hook``) are loaded by file path,
-and the audit hook refuses any later ``import bncheck``. In order:
+``sys.path``, its siblings (``protocol``, ``calls``, ``hook``, ``progress``) are loaded by
+file path, and the audit hook refuses any later ``import bncheck``. In order:
 
 1. its own limits (address space, CPU, file size, open files, no core dumps);
 2. numpy (and torch for a torch submission) imported, while the parent plans the calls;
 3. one byte on stdin says the request is ready (IO_DIR/request.bin: JSON + .npy); it
-   is read before the submission exists, stdin becomes /dev/null, and the reply and
-   log files are opened;
+   is read before the submission exists, stdin becomes /dev/null, and the reply, log
+   and progress files are opened (the progress record says which call is running, for
+   the message of a timeout: ``progress.py``);
 4. the audit hook installed, for good;
 5. the submission imported from the private copy that is the working directory,
    the calls made, the reply written, and ``os._exit``: no ``atexit`` handler or
@@ -82,6 +83,7 @@ def main(io_dir: str, config_json: str) -> None:
     config = json.loads(config_json)
     _set_limits(config)
     protocol, calls, hook = _sibling("protocol"), _sibling("calls"), _sibling("hook")
+    progress = _sibling("progress")
     for name in config["preload"]:
         importlib.import_module(name)
     _wait_for_request()
@@ -90,12 +92,15 @@ def main(io_dir: str, config_json: str) -> None:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
     reply_file = os.fdopen(os.open(os.path.join(io_dir, "reply.bin"), flags, 0o600), "wb")
     log_fd = os.open(os.path.join(io_dir, "audit.log"), flags | os.O_APPEND, 0o600)
+    # where it is, for the timeout's message: the submission can write it too (progress.py)
+    mark = progress.writer(os.open(os.path.join(io_dir, progress.FILE), flags, 0o600))
     path = request["path"]
     files = {os.path.abspath(path)}
     display = {os.path.abspath(path): request["display"]}
 
     hook.install(request["writable"], request["readable"], request["table"], log_fd)
     try:
+        mark(0)
         try:
             module = _load_submission(path, os.path.dirname(path))
         except BaseException as exc:
@@ -109,8 +114,9 @@ def main(io_dir: str, config_json: str) -> None:
             funcs[role] = getattr(module, name)
         reply: dict[str, Any] = {
             "ok": True,
-            "replies": calls.execute(request["ops"], funcs, files, display),
+            "replies": calls.execute(request["ops"], funcs, files, display, mark),
         }
+        mark(len(request["ops"]) + 1)
     except calls.CallFailed as failed:
         reply = {"ok": False, "error": failed.info}
     protocol.write(reply_file, reply)

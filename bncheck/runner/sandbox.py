@@ -11,7 +11,8 @@ The layers, from the outside in (``isolation()`` says which are in force here):
   scrubbed environment (no PYTHONPATH, no BNCHECK_*), ``python -I`` (no user site, no
   current directory on sys.path), stdin closed;
 * **limits**: address space, CPU time, file size, open files, no core dumps, one wall
-  deadline for start-up, import and every call; output goes to a capped file;
+  deadline for start-up, import and every call (its message says which was running:
+  ``progress.py``); output goes to a capped file;
 * **its own session**: at the end its process group is killed with SIGKILL;
 * **the audit hook** (``hook.py``): a tripwire for what the submission should not do.
 
@@ -40,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from bncheck.errors import SubmissionError
-from bncheck.runner import folders, namespaces, protocol
+from bncheck.runner import folders, namespaces, progress, protocol
 from bncheck.runner.limits import Limits, Policy, clean_text
 
 __all__ = ["Job", "Outcome", "Running", "spawn", "start"]
@@ -85,6 +86,7 @@ class Running:
     started: float
     layers: tuple[str, ...]
     job: Job | None = field(default=None)
+    preload: tuple[str, ...] = ("numpy",)  # what the child imports while it starts
     _done: bool = field(default=False)
     _expired: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)  # killing vs reaping
@@ -175,15 +177,7 @@ class Running:
         output = _tail(io / "output.txt")
         refusals = _refusals(io / "audit.log")
         if timed_out:
-            raise _error(
-                self.job,
-                "timeout",
-                f"did not finish within {self.limits.wall:g} s (start-up, import and every call)",
-                "look for an infinite loop or a very slow loop over elements; "
-                "--timeout SECONDS raises the limit",
-                output,
-                refusals,
-            )
+            raise self._timeout(output, refusals)
         if _size(io / "output.txt") >= self.limits.files:
             raise self._no_reply("its output reached the file-size limit", output, refusals)
         try:
@@ -203,6 +197,17 @@ class Running:
         if outcome.replies is None and not isinstance(outcome.error, dict):
             raise self._no_reply("the reply has neither results nor an error", output, refusals)
         return outcome
+
+    def _timeout(self, output: str, refusals: tuple[tuple[str, str], ...]) -> Exception:
+        """The deadline passed: say in which phase (start-up, import, which call), as far as
+        the child's progress record tells; it is untrusted, so it only words the message."""
+        job = self.job
+        ops = job.ops if job is not None else []
+        phase = progress.read(self.io / progress.FILE, len(ops))
+        shown = (job.display or str(job.path)) if job is not None else "the submission"
+        names = job.names if job is not None else {}
+        message, hint = progress.describe(phase, shown, ops, names, self.preload, self.limits.wall)
+        return _error(job, "timeout", message, hint, output, refusals, named=False)
 
     def _no_reply(self, why: str, output: str, refusals: tuple[tuple[str, str], ...]) -> Exception:
         code = self.process.returncode
@@ -317,14 +322,16 @@ def _error(
     hint: str,
     output: str,
     refusals: tuple[tuple[str, str], ...],
+    named: bool = True,
 ) -> SubmissionError:
+    """The SubmissionError; ``what`` follows the submission's name unless ``named`` is False."""
     lines = output.strip().splitlines()[-5:]
     if lines:
         hint += "\n  last output: " + " | ".join(lines)
     if refusals:
         hint += f"\n  the sandbox refused: {refusals[0][1]}"
     name = (job.display or str(job.path)) if job is not None else "the submission"
-    error = SubmissionError(f"{name} {what}", hint, code=code)
+    error = SubmissionError(f"{name} {what}" if named else what, hint, code=code)
     error.refusals = refusals  # type: ignore[attr-defined]
     return error
 
@@ -364,7 +371,7 @@ def spawn(
         folders.remove(io)
         raise
     layers = (*namespaces.isolation(), f"limits {limits.describe()}")
-    return Running(limits, policy, root, io, process, started, layers)
+    return Running(limits, policy, root, io, process, started, layers, preload=tuple(preload))
 
 
 def start(job: Job, limits: Limits | None = None, policy: Policy | None = None) -> Running:

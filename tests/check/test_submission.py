@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bncheck.check.api import VerifyOptions, verify
-from bncheck.check.checks import CheckOptions
+from bncheck.check.evidence import CheckOptions
 from bncheck.check.submission import SubmissionError, Target, parse_target, resolve_target
 from bncheck.examples import path
 
@@ -298,3 +298,43 @@ def test_a_folder_search_that_finds_nothing_names_the_files_it_could_not_read(
         resolve_target(str(tmp_path))
     assert info.value.code == "missing-function"
     assert "layers.py [not-utf8]" in info.value.hint
+
+
+def test_a_folder_whose_backward_does_not_parse_reports_the_syntax_error(
+    tmp_path: Path, capsys
+) -> None:
+    (tmp_path / "layers.py").write_text(CORRECT_TEXT.replace("return dx,", "return dx,,", 1))
+    (tmp_path / "utils.py").write_text("def helper():\n    return 1\n")
+    line = next(n for n, t in enumerate(CORRECT_TEXT.splitlines(), 1) if "return dx," in t)
+    with pytest.raises(SubmissionError) as info:
+        resolve_target(str(tmp_path))
+    assert info.value.code == "syntax-error"
+    assert f"layers.py:{line}: syntax error" in info.value.message
+    assert "return dx,, dgamma" in info.value.hint and "^" in info.value.hint
+    assert f"no file under {tmp_path} that Python can parse defines batchnorm_backward" in (
+        info.value.hint
+    )
+    from bncheck.cli import main
+
+    assert main(["verify", str(tmp_path), "--no-color"]) == 2
+    assert "[syntax-error]" in capsys.readouterr().err
+
+
+def test_of_two_files_that_do_not_parse_the_one_that_names_the_function_is_reported(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "a_scratch.py").write_text("print('hi'\n")
+    (tmp_path / "layers.py").write_text(CORRECT_TEXT.replace("return dx,", "return dx,,", 1))
+    (tmp_path / "notes.py").write_bytes(b"# caf\xe9\n")  # unreadable, not a syntax error
+    with pytest.raises(SubmissionError) as info:
+        resolve_target(str(tmp_path))
+    assert info.value.code == "syntax-error" and "layers.py:" in info.value.message
+    assert "a_scratch.py does not parse either" in info.value.hint
+
+
+def test_a_syntax_error_elsewhere_in_the_folder_does_not_hide_the_backward(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "layers.py").write_text(CORRECT_TEXT)
+    (tmp_path / "scratch.py").write_text("def f(:\n")
+    assert resolve_target(str(tmp_path)).path.name == "layers.py"

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from bncheck.check.api import VerifyOptions, verify
-from bncheck.check.checks import CheckOptions
+from bncheck.check.evidence import CheckOptions
 from bncheck.cli import main
 from bncheck.errors import SubmissionError
 from bncheck.examples import path as example
@@ -248,6 +248,26 @@ def _survivors(token: str) -> list[int]:
                 if token.encode() in (entry / "cmdline").read_bytes():
                     found.append(int(entry.name))
     return found
+
+
+FORGED_PROGRESS = {  # what the submission writes over the record -> what the message says
+    "b'garbage!'": "which of them was running is unknown",
+    "b'9' * 4096": "which of them was running is unknown",
+    "b'\\n' * 8": "which of them was running is unknown",
+    "b'0       '": "did not finish importing",  # wrong, and only words a message
+    "b'2       '": "batchnorm_backward did not return within 3 s (call 2 of",  # it is in 1
+}
+
+
+@pytest.mark.parametrize("record", sorted(FORGED_PROGRESS))
+def test_a_forged_progress_record_only_changes_the_timeout_message(
+    tmp_path: Path, record: str
+) -> None:
+    start = time.monotonic()
+    error = _run(_submission(tmp_path, "forges_progress.py", RECORD=record), timeout=3.0)
+    assert isinstance(error, SubmissionError) and error.code == "timeout"
+    assert FORGED_PROGRESS[record] in error.message
+    assert time.monotonic() - start < 3.0 + 3.0
 
 
 def test_no_process_outlives_the_check(tmp_path: Path) -> None:
