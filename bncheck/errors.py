@@ -7,13 +7,23 @@ prints the three and exits with status 2; it never shows a traceback for them.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 __all__ = [
     "BncheckError",
     "MissingDependencyError",
     "SpecError",
     "SubmissionError",
     "UsageError",
+    "did_you_mean",
 ]
+
+
+def did_you_mean(name: str, choices: Iterable[str], n: int = 1, cutoff: float = 0.6) -> str:
+    """The hint for a misspelt name: "did you mean batchnorm?" or "" when nothing is close."""
+    close = difflib.get_close_matches(name, list(choices), n=n, cutoff=cutoff)
+    return f"did you mean {' or '.join(close)}?" if close else ""
 
 
 class BncheckError(Exception):
@@ -60,8 +70,12 @@ class MissingDependencyError(BncheckError):
 
     @classmethod
     def for_module(cls, module: str, extra: str, purpose: str) -> MissingDependencyError:
-        pin = "torch==2.13.0" if module == "torch" else module
-        return cls(
-            f"{purpose} needs {module}, which is not installed",
-            f"install it with: pip install 'bncheck[{extra}]'  (or: pip install {pin})",
-        )
+        """Commands that work from a clone; bncheck is not on a package index yet."""
+        if module == "torch":  # pinned: an unpinned install pulls GBs of CUDA packages
+            hint = "install torch's CPU wheel with: pip install torch==2.13.0"
+        else:
+            hint = (
+                f"install it with: pip install {module}  "
+                f"(or, in your clone of bncheck: pip install '.[{extra}]')"
+            )
+        return cls(f"{purpose} needs {module}, which is not installed", hint)

@@ -11,11 +11,10 @@ report (``NormSpec.conventions``).
 
 from __future__ import annotations
 
-import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
-from bncheck.errors import SpecError, UsageError
+from bncheck.errors import SpecError, UsageError, did_you_mean
 
 __all__ = ["SPECS", "NormSpec", "get_spec"]
 
@@ -45,7 +44,9 @@ class NormSpec:
     affine: bool = True
     mode: Mode = "train"
     running: Running = "cs231n"
-    momentum: float = field(default=-1.0)  # -1: the running convention's default
+    # None: the running convention's default. Stored as given, so replace(spec, running=...)
+    # changes the default too; every reader uses effective_momentum.
+    momentum: float | None = None
 
     def __post_init__(self) -> None:
         ndim = len(self.layout)
@@ -72,10 +73,16 @@ class NormSpec:
         for attr, allowed in choices.items():
             if getattr(self, attr) not in allowed:
                 raise SpecError(f"{attr} must be one of {allowed}, got {getattr(self, attr)!r}")
-        if self.momentum == -1.0:
-            object.__setattr__(self, "momentum", _DEFAULT_MOMENTUM[self.running])
-        elif not 0.0 <= self.momentum <= 1.0:
-            raise SpecError(f"momentum must lie in [0, 1], got {self.momentum}")
+        if self.momentum is not None and not 0.0 <= self.momentum <= 1.0:
+            raise SpecError(
+                f"momentum must lie in [0, 1], got {self.momentum}",
+                f"leave it out for the {self.running} default, {_DEFAULT_MOMENTUM[self.running]}",
+            )
+
+    @property
+    def effective_momentum(self) -> float:
+        """The momentum in force: the one given, else the running convention's default."""
+        return _DEFAULT_MOMENTUM[self.running] if self.momentum is None else self.momentum
 
     @property
     def ndim(self) -> int:
@@ -98,10 +105,11 @@ class NormSpec:
     def conventions(self) -> list[tuple[str, str]]:
         """The conventions in force, as (label, value) rows for every report."""
         norm = "1/m (biased)" if self.variance == "biased" else "1/(m-1) (unbiased)"
+        k = self.effective_momentum
         if self.running == "cs231n":
-            run = f"cs231n: running = {self.momentum}*running + (1-{self.momentum})*batch"
+            run = f"cs231n: running = {k}*running + (1-{k})*batch"
         else:
-            run = f"pytorch: running = (1-{self.momentum})*running + {self.momentum}*batch"
+            run = f"pytorch: running = (1-{k})*running + {k}*batch"
         reduced = ",".join(self.layout[a] for a in self.axes)
         return [
             ("normalization", f"{self.name} on {self.layout}, reduced over {reduced}"),
@@ -123,8 +131,8 @@ def get_spec(name: str) -> NormSpec:
     try:
         return SPECS[name]
     except KeyError:
-        close = difflib.get_close_matches(name, SPECS, n=2)
-        hint = f"did you mean {' or '.join(close)}?" if close else ""
         raise UsageError(
-            f"unknown normalization {name!r}; known: {', '.join(SPECS)}", hint, code="unknown-norm"
+            f"unknown normalization {name!r}; known: {', '.join(SPECS)}",
+            did_you_mean(name, SPECS, n=2),
+            code="unknown-norm",
         ) from None

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from bncheck.errors import BncheckError, SpecError, UsageError
@@ -9,8 +11,26 @@ from bncheck.spec import SPECS, NormSpec, get_spec
 def test_defaults_are_the_papers_conventions() -> None:
     spec = NormSpec()
     assert (spec.eps, spec.variance, spec.mode, spec.axes) == (1e-5, "biased", "train", (0,))
-    assert spec.momentum == 0.9  # cs231n running statistics by default
-    assert NormSpec(running="pytorch").momentum == 0.1
+    assert spec.effective_momentum == 0.9  # cs231n running statistics by default
+    assert NormSpec(running="pytorch").effective_momentum == 0.1
+
+
+def test_momentum_not_given_follows_the_running_convention() -> None:
+    """One value, one owner: replace(spec, running=...) must not keep the other's momentum."""
+    spec = dataclasses.replace(get_spec("batchnorm"), running="pytorch")
+    assert spec.momentum is None and spec.effective_momentum == 0.1
+    assert dict(spec.conventions())["running statistics"] == (
+        "pytorch: running = (1-0.1)*running + 0.1*batch"
+    )
+    back = dataclasses.replace(spec, running="cs231n")
+    assert back.effective_momentum == 0.9
+    assert "0.9*running" in dict(back.conventions())["running statistics"]
+
+
+def test_a_momentum_given_is_kept_across_conventions() -> None:
+    spec = dataclasses.replace(NormSpec(momentum=0.5), running="pytorch")
+    assert spec.effective_momentum == 0.5
+    assert "(1-0.5)*running + 0.5*batch" in dict(spec.conventions())["running statistics"]
 
 
 def test_spatial_batchnorm_is_a_spec_not_a_code_path() -> None:
@@ -30,6 +50,8 @@ def test_spatial_batchnorm_is_a_spec_not_a_code_path() -> None:
         {"variance": "population"},
         {"mode": "inference"},
         {"momentum": 1.5},
+        {"momentum": -1.0},  # no sentinel: leave it out (None) for the convention's default
+        {"momentum": float("nan")},
         {"layout": "NN"},
     ],
 )
@@ -49,7 +71,7 @@ def test_unknown_spec_suggests_close_names() -> None:
     with pytest.raises(UsageError) as info:
         get_spec("batchnrom")
     assert info.value.code == "unknown-norm"
-    assert "batchnorm" in info.value.hint
+    assert info.value.hint.startswith("did you mean batchnorm")
 
 
 def test_error_text_has_message_and_hint() -> None:

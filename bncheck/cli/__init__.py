@@ -11,13 +11,13 @@ import argparse
 import importlib
 import io
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+__all__ = ["COMMANDS", "build_parser", "check_choice", "main"]
 
 # name -> module with add_arguments(parser) and run(args, console) -> int
 COMMANDS: dict[str, str] = {
@@ -54,7 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
             description=module.__doc__,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        command.add_argument("--no-color", action="store_true", help="plain output, no colours")
+        # SUPPRESS: unless given here, the global flag's value stands (`bncheck --no-color verify`)
+        command.add_argument(
+            "--no-color",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="plain output, no colours",
+        )
         module.add_arguments(command)
         command.set_defaults(_module=module)
     return parser
@@ -104,6 +110,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except Exception as exc:  # a bug in bncheck, not a user mistake
         return _internal(errors, args.command, exc)
+
+
+def check_choice(kind: str, value: str, allowed: Iterable[str]) -> None:
+    """A UsageError ``unknown-KIND`` with a close match and the choices, unless value is one."""
+    from bncheck.errors import UsageError, did_you_mean
+
+    allowed = list(allowed)
+    if value not in allowed:
+        hint = did_you_mean(value, allowed)
+        raise UsageError(
+            f"unknown {kind} {value!r}",
+            f"{hint + ' ' if hint else ''}choose one of: {', '.join(allowed)}",
+            code=f"unknown-{kind}",
+        )
 
 
 _SAFE_ERRORS = ("backslashreplace", "namereplace", "replace", "xmlcharrefreplace", "ignore")

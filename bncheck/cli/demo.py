@@ -16,11 +16,11 @@ examples:
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from typing import Any
 
-HELP = "the paper's teaching demos: mean-dependence, scale-invariance, tiny-init"
-DEMOS = ("mean-dependence", "scale-invariance", "tiny-init")
+from bncheck.demos import DEMOS
+
+HELP = f"the paper's teaching demos: {', '.join(DEMOS)}"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,19 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _validate(args: argparse.Namespace) -> dict[str, Any]:
     """Check the arguments at the boundary; return the demo's option overrides."""
-    import difflib
     import math
 
+    from bncheck.cli import check_choice
     from bncheck.errors import UsageError
 
-    if args.name not in DEMOS:
-        close = difflib.get_close_matches(args.name, DEMOS, n=1)
-        hint = f"did you mean {close[0]}? " if close else ""
-        raise UsageError(
-            f"unknown demo {args.name!r}",
-            f"{hint}choose one of: {', '.join(DEMOS)}",
-            code="unknown-demo",
-        )
+    check_choice("demo", args.name, DEMOS)
     if args.seed < 0:
         raise UsageError(
             f"--seed must be a non-negative integer, got {args.seed}",
@@ -58,10 +51,10 @@ def _validate(args: argparse.Namespace) -> dict[str, Any]:
             code="bad-option",
         )
     overrides: dict[str, Any] = {"seed": args.seed}
-    if args.name == "scale-invariance":
+    if not DEMOS[args.name].trains:
         if args.steps is not None or args.lr is not None:
             raise UsageError(
-                "scale-invariance does not train, so --steps and --lr do not apply",
+                f"{args.name} does not train, so --steps and --lr do not apply",
                 "leave them out; --seed, --json and --plot work",
                 code="bad-option",
             )
@@ -79,17 +72,7 @@ def _validate(args: argparse.Namespace) -> dict[str, Any]:
 
 def compute(name: str, overrides: dict[str, Any]) -> Any:
     """The demo's results (frozen dataclasses from bncheck.demos)."""
-    if name == "mean-dependence":
-        from bncheck.demos import mean_dependence as md
-
-        return md.mean_dependence(md.Options(**overrides))
-    if name == "scale-invariance":
-        from bncheck.demos import scale_invariance as si
-
-        return si.scale_invariance(si.Options(**overrides))
-    from bncheck.demos import tiny_init as ti
-
-    return ti.tiny_init(ti.Options(**overrides))
+    return DEMOS[name].run(**overrides)
 
 
 def run(args: argparse.Namespace, console: Any) -> int:
@@ -107,15 +90,10 @@ def run(args: argparse.Namespace, console: Any) -> int:
         require_pyplot()  # fail before the work when matplotlib is missing
         _check_plot_format(args.plot)
 
-    from bncheck.report import demos as report
+    from bncheck.report.demos import print_demo
 
     result = compute(args.name, overrides)
-    printers: dict[str, Callable[[Any, Any], None]] = {
-        "mean-dependence": report.print_mean_dependence,
-        "scale-invariance": report.print_scale_invariance,
-        "tiny-init": report.print_tiny_init,
-    }
-    printers[args.name](console, result)
+    print_demo(result, console)
     if args.json is not None:
         from bncheck.report.demo_json import demo_json
 

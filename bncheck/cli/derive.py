@@ -32,30 +32,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--write", metavar="DIR", help="write all artifacts under DIR/<norm>/")
 
 
-def _check_choice(kind: str, value: str, allowed: tuple[str, ...]) -> None:
-    from bncheck.errors import UsageError
-
-    if value not in allowed:
-        import difflib
-
-        close = difflib.get_close_matches(value, allowed, n=1)
-        hint = f"did you mean {close[0]}? " if close else ""
-        raise UsageError(
-            f"unknown {kind} {value!r}",
-            f"{hint}choose one of: {', '.join(allowed)}",
-            code=f"unknown-{kind}",
-        )
-
-
 def run(args: argparse.Namespace, console: Any) -> int:
     import dataclasses
     from pathlib import Path
 
+    from bncheck.cli import check_choice
     from bncheck.spec import SPECS, get_spec
 
-    _check_choice("format", args.format, FORMATS)
+    check_choice("format", args.format, FORMATS)
     if args.emit is not None:
-        _check_choice("target", args.emit, TARGETS)
+        check_choice("target", args.emit, TARGETS)
     names = list(SPECS) if args.norm == "all" else [args.norm]
     specs = [dataclasses.replace(get_spec(n), variance=args.variance) for n in names]
 

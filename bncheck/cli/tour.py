@@ -7,6 +7,9 @@
 
 Runs without torch; takes a few seconds.
 
+Prose wraps between words at the terminal's width; equations, code and commands are never
+wrapped. Every command it prints works from any folder.
+
 examples:
   bncheck tour
   bncheck tour --no-color > tour.txt
@@ -17,11 +20,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from bncheck.demos import DEMOS
+
 HELP = "a guided tour: the derivation in brief, the Section 2 demo, verify on two examples"
 
-# The bundled examples the tour verifies: one correct, one with a classic mistake.
-CORRECT = "cs231n_correct.py"
-BUGGY = "bug_dx_missing_dvar.py"
+# The bundled examples the tour verifies (bncheck verify --example NAME): one correct, one
+# with a classic mistake.
+CORRECT = "cs231n_correct"
+BUGGY = "bug_dx_missing_dvar"
+OTHER_BUG = "bug_eps_outside_sqrt"  # one more to try
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,58 +43,52 @@ def _part(console: Any, number: int, title: str) -> None:
     console.print(Rule(Text(f"{number}/3  {title}"), style="bold cyan"))
 
 
-def _say(console: Any, text: str, style: str = "") -> None:
-    from rich.text import Text
-
-    console.print(Text(text, style=style), soft_wrap=True)
-
-
 def derivation_in_brief(console: Any) -> None:
-    from rich.text import Text
-
     from bncheck.emit.notation import equation_unicode, to_code_text
+    from bncheck.report.console import one_line, prose
     from bncheck.symbolic import derive
 
     d = derive()
     f = d.f
     _part(console, 1, "The backward pass of batch norm, derived by SymPy")
-    _say(
+    prose(
         console,
         "Batch norm normalizes each feature over the m examples of a batch "
         "(Ioffe & Szegedy 2015, Algorithm 1):",
     )
-    _say(
-        console,
-        "  μ = Σᵢ xᵢ / m,   σ² = Σᵢ (xᵢ − μ)² / m,   x̂ᵢ = (xᵢ − μ) / sqrt(σ² + ε),   yᵢ = γ·x̂ᵢ + β",
-    )
-    _say(
+    one_line(console, "  μ = Σᵢ xᵢ / m,   σ² = Σᵢ (xᵢ − μ)² / m,")
+    one_line(console, "  x̂ᵢ = (xᵢ − μ) / sqrt(σ² + ε),   yᵢ = γ·x̂ᵢ + β")
+    prose(
         console,
         "Every x_j reaches the loss three ways: through its own x̂_j, through μ and through σ². "
         "SymPy applies the chain rule to all three for a symbolic m and simplifies; "
         "with g = ∂ℓ/∂y and σ = sqrt(σ² + ε):",
     )
-    console.print(Text(equation_unicode(f.dx[f.j], d.dx)), soft_wrap=True)
+    one_line(console, equation_unicode(f.dx[f.j], d.dx))
     for name, expr in (("dx", d.dx), ("dgamma", d.dgamma), ("dbeta", d.dbeta)):
-        _say(console, f"  {name:<6} = {to_code_text(expr)}", "dim")
-    _say(
+        one_line(console, f"  {name:<6} = {to_code_text(expr)}", style="dim")
+    prose(
         console,
         "Drop one path and dx is wrong while dgamma and dbeta stay right: part 3 shows such "
-        "a submission. Every step of the derivation: bncheck derive",
+        "a submission. Every step of the derivation, with SymPy's reason for each:",
     )
+    one_line(console, "  bncheck derive")
 
 
 def section2_demo(console: Any) -> None:
     from bncheck.demos.mean_dependence import mean_dependence
+    from bncheck.report.console import one_line, prose
     from bncheck.report.demos import print_mean_dependence
 
     _part(console, 2, "Why the gradient must go through E[x] (the paper's Section 2)")
-    _say(
+    prose(
         console,
         "If gradient descent treats the batch mean as a constant, a bias b before the "
         "normalization keeps moving while nothing else changes:",
     )
     print_mean_dependence(console, mean_dependence(), brief=True)
-    _say(console, "The full story, and the scaled variant: bncheck demo mean-dependence", "dim")
+    prose(console, "The full story, and the scaled variant:")
+    one_line(console, "  bncheck demo mean-dependence")
 
 
 def verify_examples(console: Any) -> bool:
@@ -97,55 +98,42 @@ def verify_examples(console: Any) -> bool:
     autograd is left out so the tour reads the same with and without torch.
     """
     import dataclasses
-    from pathlib import Path
 
-    import bncheck
     from bncheck import examples
     from bncheck.check.api import VerifyOptions, verify
-    from bncheck.check.checks import CheckOptions
+    from bncheck.check.evidence import CheckOptions
+    from bncheck.report.console import prose
 
     _part(console, 3, "Checking a submission: bncheck verify")
-    _say(
+    prose(
         console,
-        "bncheck verify runs a batchnorm_backward in a sandboxed child process and compares it "
-        "with the derived gradient and with finite differences, on shapes chosen to expose bugs "
-        "(drawn from a fresh seed each run; the tour uses seed 0).",
+        "The verify command runs a batchnorm_backward in a sandboxed child process and compares "
+        "it with the derived gradient and with finite differences, on shapes chosen to expose "
+        "bugs (drawn from a fresh seed each run; the tour uses seed 0). It takes your file, "
+        "or one of the examples bundled with bncheck, which work from any folder.",
     )
-    root = Path(bncheck.__file__).resolve().parent.parent
     options = VerifyOptions(seed=0, checks=CheckOptions(autograd="off"))  # the same tour each time
     as_expected = True
     for name, should_pass in ((CORRECT, True), (BUGGY, False)):
-        path = examples.path(name).resolve()
-        result = verify(str(path), options)
-        # Show the path relative to the installed package, so the output has no absolute paths.
-        label = result.target.replace(str(root) + "/", "")
+        result = verify(str(examples.path(f"{name}.py")), options)
         about = (
-            "A correct submission" if should_pass else f"A classic mistake: {examples.BUGS[name]}"
+            "A correct submission"
+            if should_pass
+            else f"A classic mistake: {examples.BUGS[f'{name}.py']}"
         )
         console.print()
-        _say(console, f"{about}:", "bold")
-        console.print(dataclasses.replace(result, target=label))
-        as_expected = as_expected and result.passed == should_pass
-        if result.failures:
-            _say(console, _reading(result))
+        prose(console, f"{about}:", "bold")
+        # The report's first line is the command that runs it again, from any folder.
+        console.print(dataclasses.replace(result, target=f"--example {name}"))
+        as_expected = as_expected and result.passed == should_pass  # its "Read it:" says why
     return as_expected
 
 
-def _reading(result: Any) -> str:
-    """One line that reads a failed result: which gradients failed, which passed."""
-    failed = list(dict.fromkeys(c.name for c in result.failures))
-    fine = [
-        n for n in ("out", "dgamma", "dbeta") if all(c.passed for c in result.checks if c.name == n)
-    ]
-    text = f"Read it: {', '.join(failed)} failed; {', '.join(fine)} passed"
-    if failed[0] == "dx" and fine == ["out", "dgamma", "dbeta"]:
-        text += ", so the forward pass is right and the mistake is in dx's formula"
-    return text + "."
-
-
 def run(args: argparse.Namespace, console: Any) -> int:
+    from bncheck.report.console import one_line, prose
+
     del args
-    _say(
+    prose(
         console,
         "bncheck tour: batch normalization's backward pass, why it is what it is, "
         "and how to check yours.",
@@ -155,12 +143,16 @@ def run(args: argparse.Namespace, console: Any) -> int:
     section2_demo(console)
     ok = verify_examples(console)
     console.print()
-    _say(
-        console,
-        "Next: bncheck derive · bncheck demo scale-invariance · bncheck demo tiny-init · "
-        "bncheck verify YOUR_FILE.py",
-    )
+    prose(console, "Next:", "bold")
+    commands = {
+        "bncheck verify YOUR_FILE.py": "your own batch norm",
+        f"bncheck verify --example {OTHER_BUG}": "another classic mistake",
+        **{f"bncheck demo {demo}": "" for demo in DEMOS},
+    }
+    width = max(map(len, commands))
+    for command, note in commands.items():
+        one_line(console, f"  {command.ljust(width) if note else command}", note)
     if not ok:
-        _say(console, "tour: an example did not behave as expected (see above)", "bold red")
+        prose(console, "tour: an example did not behave as expected (see above)", "bold red")
         return 1
     return 0

@@ -1,14 +1,15 @@
 """Example submissions for ``bncheck verify`` and ``bncheck tour``: correct ones and classic bugs.
 
 Each ``bug_*.py`` file is a correct submission with exactly one mistake, named in
-its docstring. ``path(name)`` gives the file's location.
+its docstring. ``path(name)`` gives the file's location; ``bncheck verify --example NAME``
+checks one from any folder (NAME: the file name without ``.py``, one of ``NAMES``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["BUGS", "CORRECT", "path"]
+__all__ = ["BUGS", "CORRECT", "NAMES", "path"]
 
 CORRECT = ("cs231n_correct.py", "plain_correct.py", "torch_correct.py")
 BUGS = {
@@ -21,6 +22,9 @@ BUGS = {
     "bug_hidden_state.py": "backward caches its first answer in a global",
     "bug_running_var_momentum.py": "running statistics with PyTorch's momentum semantics",
 }
+
+# The names ``bncheck verify --example NAME`` takes: the file names without ``.py``.
+NAMES = tuple(name.removesuffix(".py") for name in (*CORRECT, *BUGS))
 
 
 def path(name: str) -> Path:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
 from dataclasses import asdict
 from typing import Any
 
 from bncheck.demos.mean_dependence import MeanDependence, Run
 from bncheck.demos.scale_invariance import ScaleInvariance
-from bncheck.demos.tiny_init import TinyInit
+from bncheck.demos.tiny_init import CHAOS, TinyInit
 from bncheck.report.demos import (
     conclude_mean_dependence,
     conclude_scale_invariance,
@@ -41,6 +41,13 @@ def _summary(run: Run) -> dict[str, float]:
     }
 
 
+@functools.singledispatch
+def _body(result: object) -> dict[str, Any]:
+    """The demo's own fields; the builder follows the result's type."""
+    raise TypeError(f"not a demo's result: {type(result).__name__}")
+
+
+@_body.register
 def _mean_dependence(r: MeanDependence) -> dict[str, Any]:
     s = r.derivation
     return {
@@ -66,6 +73,7 @@ def _mean_dependence(r: MeanDependence) -> dict[str, Any]:
     }
 
 
+@_body.register
 def _scale_invariance(r: ScaleInvariance) -> dict[str, Any]:
     return {
         "proof_sizes": {"m": r.sizes[0], "d_in": r.sizes[1], "d_out": r.sizes[2]},
@@ -78,9 +86,12 @@ def _scale_invariance(r: ScaleInvariance) -> dict[str, Any]:
     }
 
 
+@_body.register
 def _tiny_init(r: TinyInit) -> dict[str, Any]:
     return {
         "chance_loss": r.chance_loss,
+        # chaotic: one ulp on every input moves the last loss by more than this share of it
+        "chaos_threshold": CHAOS,
         "networks": [
             {
                 "key": t.config.key,
@@ -92,6 +103,9 @@ def _tiny_init(r: TinyInit) -> dict[str, Any]:
                 "losses": list(t.losses),
                 "accuracy": t.accuracy,
                 "trained": t.trained,
+                # |change of the last loss| when every input moves by one ulp
+                "sensitivity": t.sensitivity,
+                "chaotic": t.chaotic,
             }
             for t in r.results
         ],
@@ -101,9 +115,4 @@ def _tiny_init(r: TinyInit) -> dict[str, Any]:
 
 def demo_json(name: str, result: Any) -> dict[str, Any]:
     """{"demo": name, "options": {...}, ...the demo's own fields}."""
-    body: dict[str, Callable[[Any], dict[str, Any]]] = {
-        "mean-dependence": _mean_dependence,
-        "scale-invariance": _scale_invariance,
-        "tiny-init": _tiny_init,
-    }
-    return {"demo": name, "options": asdict(result.options), **body[name](result)}
+    return {"demo": name, "options": asdict(result.options), **_body(result)}

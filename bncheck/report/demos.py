@@ -2,10 +2,12 @@
 
 Every demo ends with a one-line conclusion that quotes its own numbers; the
 ``conclude_*`` functions build that line from the results (the JSON carries it too).
+``print_demo`` prints any demo's result, chosen by its type.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import sympy as sp
@@ -18,12 +20,14 @@ from sympy.printing.str import StrPrinter
 from bncheck.demos.mean_dependence import MeanDependence, Run
 from bncheck.demos.scale_invariance import ScaleInvariance
 from bncheck.demos.tiny_init import CHAOS, TinyInit, Trained
+from bncheck.report.console import one_line, prose
 
 __all__ = [
     "conclude_mean_dependence",
     "conclude_scale_invariance",
     "conclude_tiny_init",
     "line",
+    "print_demo",
     "print_mean_dependence",
     "print_scale_invariance",
     "print_tiny_init",
@@ -70,20 +74,18 @@ def _shown_steps(n: int, brief: bool) -> list[int | None]:
     return [p for p in picks if p is None or 0 <= p < n]
 
 
-def _say(console: Console, text: str, style: str = "") -> None:
-    """Print text as it is: no rich markup, so E[x] stays E[x]."""
-    console.print(Text(text, style=style), soft_wrap=True)
-
-
 def _rule(console: Console, title: str) -> None:
     console.print(Rule(Text(title), style="cyan"))
 
 
 def _eq(console: Console, lhs: str, rhs: str, note: str = "") -> None:
-    text = Text(f"  {lhs} = {rhs}")
-    if note:
-        text.append(f"    {note}", style="dim")
-    console.print(text, soft_wrap=True)
+    one_line(console, f"  {lhs} = {rhs}", note, gap=4)
+
+
+@functools.singledispatch
+def print_demo(result: object, console: Console) -> None:
+    """Print a demo's result (from ``bncheck.demos.DEMOS``); the renderer follows its type."""
+    raise TypeError(f"not a demo's result: {type(result).__name__}")
 
 
 # ---------------------------------------------------------------- Section 2
@@ -125,8 +127,8 @@ def _runs_table(naive: Run, full: Run, brief: bool) -> Table:
 
 def print_mean_dependence(console: Console, r: MeanDependence, brief: bool = False) -> None:
     s, o = r.derivation, r.options
-    _say(console, "Section 2: a bias update that ignores how E[x] depends on b", "bold")
-    _say(
+    prose(console, "Section 2: a bias update that ignores how E[x] depends on b", "bold")
+    prose(
         console,
         "Layer x = u + b, normalized x̂ = x − E[x], loss ℓ = Σᵢ (x̂ᵢ − tᵢ)² / (2m) per feature; "
         f"m = {o.m} examples, {o.d} features, target t with mean ≈ 2, lr = {o.lr}, seed {o.seed}.",
@@ -138,19 +140,19 @@ def print_mean_dependence(console: Console, r: MeanDependence, brief: bool = Fal
     _eq(console, "∂x̂ᵢ/∂b |E[x] fixed", line(s.dxhat_db_naive), "the naive Jacobian")
     _eq(console, "∂ℓ/∂b |E[x] fixed", line(s.dl_db_naive), "= −E[t]: constant, never zero")
     if not brief:
-        _say(console, "The paper's algebra: after a step Δb the output is the same,", "bold")
+        prose(console, "The paper's algebra: after a step Δb the output is the same,", "bold")
         _eq(console, line(s.update_lhs), line(s.update_rhs))
         _eq(console, "difference", line(s.update_difference), "SymPy, after splitting the sums")
-        _say(console, "Is E[Δb] = Δb?", "bold")
+        prose(console, "Is E[Δb] = Δb?", "bold")
         _eq(console, line(s.mean_of_db[0]), line(s.mean_of_db[1]))
-        _say(
+        prose(
             console,
             "  Yes: Δb is one number per feature, added to every example, so its batch mean "
             "is m·Δb/m = Δb. That is why it cancels in x + Δb − E[x + Δb].",
         )
     _rule(console, "Gradient descent on b")
     console.print(_runs_table(r.naive, r.full, brief))
-    _say(
+    prose(
         console,
         f"  finite-difference ∂ℓ/∂b at the start (no SymPy): {_rounding(r.fd_dl_db)}",
         style="dim",
@@ -161,12 +163,12 @@ def print_mean_dependence(console: Console, r: MeanDependence, brief: bool = Fal
         _eq(console, "∂x̂ᵢ/∂w |E[x], std fixed", line(s.dxhat_dw_naive), "the naive Jacobian")
         console.print(_runs_table(r.scaled_naive, r.scaled_full, brief))
         sn = r.scaled_naive
-        _say(
+        prose(
             console,
             f"  naive: |w| grew from {sn.records[0].norm:.4f} to {sn.records[-1].norm:.4f} "
             f"(it keeps growing, like √step) while x̂ and the loss stayed fixed.",
         )
-    _say(console, conclude_mean_dependence(r), "bold green")
+    prose(console, conclude_mean_dependence(r), "bold green")
 
 
 # ---------------------------------------------------------------- Section 3.3
@@ -196,8 +198,8 @@ def conclude_scale_invariance(r: ScaleInvariance) -> str:
 
 def print_scale_invariance(console: Console, r: ScaleInvariance) -> None:
     o = r.options
-    _say(console, "Section 3.3: back-propagation through BN is scale invariant", "bold")
-    _say(
+    prose(console, "Section 3.3: back-propagation through BN is scale invariant", "bold")
+    prose(
         console,
         "For z = W·u followed by BN and any a > 0 the paper states three identities. "
         "The trap is eps: Var[aWu] = a²·Var[Wu], but sqrt(a²·Var + eps) ≠ a·sqrt(Var + eps), "
@@ -221,7 +223,7 @@ def print_scale_invariance(console: Console, r: ScaleInvariance) -> None:
                 cells.append("not an identity")
         proofs.add_row(spelled, *cells)
     console.print(proofs)
-    _say(
+    prose(
         console,
         "  exact: every entry of the difference cancels to 0 as a rational function; "
         "not an identity: the difference is non-zero at a point (a = 2).",
@@ -254,21 +256,21 @@ def print_scale_invariance(console: Console, r: ScaleInvariance) -> None:
             f"{row.dW_norm:.4g}",
         )
     console.print(table)
-    _say(
+    prose(
         console,
         "  BN: max |BN((aW)u) − BN(Wu)|;  ∂u: max |Δ∂ℓ/∂u| / max |∂ℓ/∂u|;  "
         "∂W: a·‖∂ℓ/∂(aW)‖ / ‖∂ℓ/∂W‖, which is 1 when the 1/a law holds; "
         "ℓ = Σ g·BN with a random upstream g.",
         style="dim",
     )
-    _say(
+    prose(
         console,
         "What it means: the layer's Jacobian with respect to its input does not depend on the "
         "scale of W, and the gradient with respect to W shrinks as W grows (×1/a). A weight that "
         "grows large slows its own growth, so BN stabilises training and tolerates larger learning "
         "rates.",
     )
-    _say(console, conclude_scale_invariance(r), "bold green")
+    prose(console, conclude_scale_invariance(r), "bold green")
 
 
 # ---------------------------------------------------------------- tiny init
@@ -294,12 +296,12 @@ def conclude_tiny_init(r: TinyInit) -> str:
 def print_tiny_init(console: Console, r: TinyInit) -> None:
     o, every = r.options, r["every"]
     factor = o.init / math.sqrt(3) * math.sqrt(o.width)  # std of U(−c, c) is c/√3
-    _say(
+    prose(
         console,
         f"A {o.depth}-layer network initialised with W ~ U(−{o.init:g}, {o.init:g})",
         "bold",
     )
-    _say(
+    prose(
         console,
         f"Task: {o.classes} Gaussian blobs in {o.d} dimensions, {o.n} examples (one batch); "
         f"{o.depth - 1} tanh layers of width {o.width}, softmax; gradient descent, lr = {o.lr}, "
@@ -333,13 +335,13 @@ def print_tiny_init(console: Console, r: TinyInit) -> None:
             if t.config.eps == 0
             else ""
         )
-        _say(
+        prose(
             console,
             f"{t.config.label} is chaotic: moving every input by one ulp moves its loss at step "
             f"{o.steps} by more than {CHAOS:g} of itself, so its digits and its accuracy depend on "
             f"the CPU's arithmetic (--json has them).{why}",
         )
-    _say(
+    prose(
         console,
         f"Why: without BN each layer multiplies the scale by ~{o.init:g}/√3·√{o.width} = "
         f"{factor:.1e}, so the logits are ~0 and so is every gradient. BN restores the scale "
@@ -351,5 +353,20 @@ def print_tiny_init(console: Console, r: TinyInit) -> None:
         "multiplies by 1/sqrt(eps).",
     )
     if not math.isfinite(r["every"].last):
-        _say(console, "  (BN in every layer diverged: try a smaller --lr)", "yellow")
-    _say(console, conclude_tiny_init(r), "bold green")
+        prose(console, "  (BN in every layer diverged: try a smaller --lr)", "yellow")
+    prose(console, conclude_tiny_init(r), "bold green")
+
+
+@print_demo.register
+def _(result: MeanDependence, console: Console) -> None:
+    print_mean_dependence(console, result)
+
+
+@print_demo.register
+def _(result: ScaleInvariance, console: Console) -> None:
+    print_scale_invariance(console, result)
+
+
+@print_demo.register
+def _(result: TinyInit, console: Console) -> None:
+    print_tiny_init(console, result)

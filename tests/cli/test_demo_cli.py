@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bncheck.cli import main
+from bncheck.demos import DEMOS
 from tests.conftest import ROOT
 
 
@@ -39,7 +40,27 @@ def test_unknown_demo_suggests_a_close_match(capsys: pytest.CaptureFixture[str])
     assert main(["demo", "mean-dependance"]) == 2
     err = capsys.readouterr().err
     assert "unknown demo 'mean-dependance'" in err
-    assert "did you mean mean-dependence?" in err
+    assert "did you mean mean-dependence? choose one of: " + ", ".join(DEMOS) in err
+
+
+def test_tiny_init_json_says_which_runs_are_chaotic(tmp_path: Path) -> None:
+    """The text report shows "chaotic" instead of digits; the JSON has the numbers behind it."""
+    out = tmp_path / "ti.json"
+    assert main(["demo", "tiny-init", "--steps", "3", "--json", str(out)]) == 0
+    data = json.loads(out.read_text(encoding="utf-8"))
+    threshold = data["chaos_threshold"]
+    for net in data["networks"]:
+        assert isinstance(net["chaotic"], bool) and net["sensitivity"] >= 0
+        assert net["chaotic"] == (net["sensitivity"] > threshold * abs(net["losses"][-1]))
+
+
+def test_one_table_of_demos() -> None:
+    from bncheck.cli import demo, tour
+
+    assert list(DEMOS) == ["mean-dependence", "scale-invariance", "tiny-init"]
+    assert all(name in demo.HELP for name in DEMOS)
+    assert not DEMOS["scale-invariance"].trains and DEMOS["tiny-init"].trains
+    assert tour.DEMOS is DEMOS
 
 
 @pytest.mark.parametrize(
@@ -64,7 +85,9 @@ def test_plot_without_matplotlib_says_how_to_install_it(
     assert main(["demo", "mean-dependence", "--plot", str(png)]) == 2
     captured = capsys.readouterr()
     assert "error [missing-dependency]: --plot needs matplotlib" in captured.err
-    assert "pip install 'bncheck[plot]'" in captured.err
+    # commands that work from a clone: bncheck is not on a package index yet
+    assert "pip install matplotlib" in captured.err and "pip install '.[plot]'" in captured.err
+    assert "bncheck[plot]" not in captured.err
     assert captured.out == "" and not png.exists()  # it failed before doing the work
 
 

@@ -48,6 +48,20 @@ def test_bad_choices_exit_2_with_one_message(argv, code, capsys) -> None:
     assert f"error [{code}]" in err and "hint:" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (["derive", "--format", "markdwn"], "did you mean markdown? choose one of: text, markdown"),
+        (["derive", "--emit", "nunpy"], "did you mean numpy? choose one of: numpy, torch"),
+        (["derive", "--emit", "jax"], "hint: choose one of: numpy, torch"),
+        (["derive", "--norm", "spatial_batchnrom"], "did you mean spatial_batchnorm"),
+    ],
+)
+def test_a_misspelt_choice_gets_a_close_match(argv, hint, capsys) -> None:
+    assert main(argv) == 2
+    assert hint in capsys.readouterr().err
+
+
 def test_write_to_an_unwritable_place_is_a_clear_error(tmp_path, capsys) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

@@ -170,7 +170,7 @@ def test_demo_options_are_exit_2(tmp_path: Path) -> None:
 def test_a_plot_format_matplotlib_cannot_write_is_exit_2(
     tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytest.importorskip("matplotlib", reason="matplotlib is not installed (bncheck[plot])")
+    pytest.importorskip("matplotlib", reason="matplotlib is not installed (pip install matplotlib)")
     from bncheck.cli import demo
 
     def never(*args: object) -> None:
