@@ -16,19 +16,17 @@ One side-by-side run, every entry on the same machine in one process:
 * CS231n: ``eval_numerical_gradient_array``, 2·N·D forwards, h = 1e-5; timed on a
   sample of elements and extrapolated ("est.") where the loop would take minutes.
 
-Then the wall time of ``bncheck verify`` on a CS231n-size submission, with and
-without torch autograd. Times are the best of a few runs (one for slow entries).
+Times are the best of a few runs (one for slow entries): these are in-process
+comparisons of algorithms. The wall time of the ``bncheck verify`` command, with and
+without torch, is ``bench_verify_cli.py``'s (interleaved, medians of paired ratios).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import subprocess
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
@@ -142,31 +140,6 @@ def row(label: str, shape: tuple[int, int], quick: bool) -> list[str]:
     return [label, t_elem, f"{t_full:.3g} s", t_gc, f"{t_fast:.3g} s", t_cs]
 
 
-def cli_wall() -> list[tuple[str, float]]:
-    root = Path(__file__).resolve().parents[1]
-    out = []
-    for label, extra in (
-        ("without torch (--autograd off)", ["--autograd", "off"]),
-        ("with torch autograd", []),
-    ):
-        cmd = [
-            sys.executable,
-            "-m",
-            "bncheck",
-            "verify",
-            "bncheck/examples/cs231n_correct.py",
-            *extra,
-        ]
-        subprocess.run(cmd, cwd=root, capture_output=True, check=False)  # warm caches
-        times = []
-        for _ in range(3):
-            t = time.perf_counter()
-            subprocess.run(cmd, cwd=root, capture_output=True, check=False)
-            times.append(time.perf_counter() - t)
-        out.append((label, min(times)))
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -186,9 +159,6 @@ def main() -> None:
     print("|" + "---|" * len(head))
     for label, shape in shapes.items():
         print("| " + " | ".join(row(label, shape, args.quick)) + " |", flush=True)
-    print()
-    for label, seconds in cli_wall():
-        print(f"bncheck verify cs231n_correct.py, {label}: {seconds:.2f} s wall")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ which every report prints and the user can override.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +53,11 @@ class Tolerances:
     central: float = 1e-5  # against central differences with step 1e-5·σ
     complex: float = 1e-9  # against the complex step
     float32: float = 1e-4  # a float32 result, times max(1, |mean|/σ) of its group
+    # ⟨w, J v⟩ = ⟨Jᵀw, v⟩ with the submission's own forward at x ± h·v (h: plan.DIRECTION_STEP)
+    directions: float = 1e-7
+    directions_float32: float = 1e-2
+    # Σ_batch dx = 0 up to this many ε of the dtype, times the terms that cancel into it
+    sum_eps: float = 64.0
 
     def for_pair(self, reference: str, dtype: np.dtype) -> float:
         if dtype == np.float32 or dtype == np.float16:
@@ -59,6 +65,9 @@ class Tolerances:
         return {"finite differences": self.central, "complex step": self.complex}.get(
             reference, self.analytic
         )
+
+    def for_directions(self, dtype: np.dtype) -> float:
+        return self.directions_float32 if dtype in (np.float32, np.float16) else self.directions
 
     def describe(self) -> str:
         """One line: relative to each element's scale, float64 unless it says float32."""
@@ -68,7 +77,15 @@ class Tolerances:
             (self.complex, "complex step"),
             (self.float32, "float32"),
         )
-        return ", ".join(f"{t:.1e}".replace(".0e", "e") + f" {k}" for t, k in kinds)
+        line = ", ".join(_short(t) + f" {k}" for t, k in kinds)
+        return (
+            f"{line}; self-consistency {_short(self.directions)} "
+            f"({_short(self.directions_float32)} float32); Σ dx within {self.sum_eps:g} ε"
+        )
+
+
+def _short(t: float) -> str:
+    return f"{t:.1e}".replace(".0e", "e")
 
 
 def computed_in(*dtypes: np.dtype) -> np.dtype:
@@ -92,12 +109,36 @@ def gradient_terms(
     m = group_size(spec, x.shape)
     mu, var = batch_stats(x, spec)
     inv_std = 1.0 / np.sqrt(var + spec.eps)
-    xhat, ady = np.abs(x - mu) * inv_std, np.abs(dy)
     dof = m if spec.variance == "biased" else max(m - 1, 1)  # Σdy·x̂ comes with 1/dof
+    # in place: two arrays the size of x, |x̂| and |dy| (which becomes dx's terms)
+    xhat = np.subtract(x, mu)
+    np.abs(xhat, out=xhat)
+    xhat *= inv_std
+    ady = np.abs(dy)
     sum_dy = ady.sum(axis=spec.axes, keepdims=True)
-    sum_dyx = (ady * xhat).sum(axis=spec.axes, keepdims=True)
-    dx = np.abs(expand(g, spec, x.shape)) * inv_std * (ady + sum_dy / m + xhat * sum_dyx / dof)
+    sum_dyx = _sum_of_product(ady, xhat, spec.axes)
+    xhat *= sum_dyx
+    xhat /= dof
+    dx = ady
+    dx += sum_dy / m
+    dx += xhat  # |dy| + Σ|dy|/m + |x̂|·Σ|dy·x̂|/dof
+    dx *= np.abs(expand(g, spec, x.shape)) * inv_std
     return dx, sum_dyx.reshape(g.shape), sum_dy.reshape(g.shape)
+
+
+def _sum_of_product(a: np.ndarray, b: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """Σ a·b over ``axes``, keepdims, one block of rows at a time (no temporary the size of a)."""
+    if not axes or a.ndim == 0:
+        return a * b
+    out = None
+    parts = []
+    for block in _blocks(a.shape):
+        part = (a[block] * b[block]).sum(axis=axes, keepdims=True)
+        if 0 in axes:
+            out = part if out is None else out + part
+        else:
+            parts.append(part)
+    return out if out is not None else np.concatenate(parts, axis=0)
 
 
 def running_terms(
@@ -110,7 +151,7 @@ def running_terms(
     """
     x = np.asarray(x, dtype=np.float64)
     m = group_size(spec, x.shape)
-    k = spec.momentum
+    k = spec.effective_momentum
     a, b = (k, 1 - k) if spec.running == "cs231n" else (1 - k, k)
     dof = m if spec.running == "cs231n" else max(m - 1, 1)  # PyTorch: unbiased
     mean_abs = np.abs(x).sum(axis=spec.axes) / m
@@ -123,7 +164,12 @@ def running_terms(
 
 def rel_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """CS231n's rel_error, element-wise: |a - b| / max(1e-8, |a| + |b|)."""
-    return np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))
+    num = np.abs(np.subtract(a, b, dtype=np.float64))
+    den = np.abs(a, dtype=np.float64)
+    den += np.abs(b)
+    np.maximum(den, 1e-8, out=den)
+    num /= den
+    return num
 
 
 @dataclass(frozen=True)
@@ -167,42 +213,136 @@ def compare(
         msg = f"has dtype {got.dtype} in {case}; expected real numbers"
     if msg:
         return Diff(case, False, False, np.inf, np.inf, np.inf, None, np.nan, np.nan, rtol, msg)
+    if want.size == 0:
+        return Diff(case, True, True, 0.0, 0.0, 0.0, None, np.nan, np.nan, rtol)
+    scalar = want.ndim == 0  # compared as one element of shape (1,); its index stays ()
+    if scalar:
+        want = want.reshape(1)
     got = got.reshape(want.shape)  # (1, D) for (D,): the shape check reports the shape itself
-    a = got.astype(np.float64)
-    known = np.isfinite(want)  # finite differences may leave positions out (NaN)
-    local = np.abs(np.where(known, want, 0.0))
-    if axes:
-        local = np.broadcast_to(local.max(axis=axes, keepdims=True), want.shape)
+    # In blocks of rows, so that its temporaries stay small whatever the size: at (2048, 2048)
+    # a whole-array version held ~10 arrays the size of x at once. Blocks are cut along axis
+    # 0, in C order, so the element a report names is the one np.argmax would name.
+    blocks = _blocks(want.shape)
+    group = _group_scale(want, axes, blocks)  # None: per element
     # floor: 1e-3 of the array's scale, and 1e-8 for an all-zero reference (N = 1)
-    floor = max(1e-3 * float(local.max()) if local.size else 0.0, 1e-8)
-    scale = np.maximum(local, floor)
+    floor = max(1e-3 * _largest(want, blocks), 1e-8)
     if terms is not None:
-        scale = np.maximum(scale, np.asarray(terms, dtype=np.float64).reshape(want.shape))
+        terms = np.asarray(terms, dtype=np.float64).reshape(want.shape)
     if cond is not None:  # per group, keepdims; a per-feature array takes it flat
         cond = (
             cond.reshape(want.shape)
             if cond.size == want.size
             else np.broadcast_to(cond, want.shape)
         )
-    tol = rtol * scale * (1.0 if cond is None else cond)
-    diff = np.where(known, np.abs(a - np.where(known, want, 0.0)), 0.0)
-    diff = np.where(known & ~np.isfinite(a), np.inf, diff)
-    excess = diff / tol
-    worst = np.unravel_index(int(np.argmax(excess)), want.shape) if want.size else None
-    rel = np.where(known & np.isfinite(a), rel_error(a, np.where(known, want, 0.0)), 0.0)
-    rel = np.where(known & ~np.isfinite(a), np.inf, rel)
+    exact, close = True, True
+    tops: list[tuple[float, float, float]] = []  # per block: max |diff|, max rel, max excess
+    failing_at: tuple[float, tuple[int, ...], float, float, float] | None = None
+    nearest_at: tuple[float, tuple[int, ...], float, float, float] | None = None
+    for block in blocks:
+        w = want[block]
+        a = np.asarray(got[block], dtype=np.float64)  # a view when it is float64: read only
+        known = np.isfinite(w)  # finite differences may leave positions out (NaN)
+        w0 = np.where(known, w, 0.0)
+        scale = np.abs(w0) if group is None else group[block].copy()
+        np.maximum(scale, floor, out=scale)
+        if terms is not None:
+            np.maximum(scale, terms[block], out=scale)
+        tol = scale
+        tol *= rtol
+        if cond is not None:
+            tol *= cond[block]
+        bad = known & ~np.isfinite(a)
+        diff = np.subtract(a, w0)
+        np.abs(diff, out=diff)
+        diff[~known] = 0.0
+        diff[bad] = np.inf
+        excess = diff / tol
+        rel = rel_error(a, w0)
+        rel[~known] = 0.0
+        rel[bad] = np.inf
+        exact = exact and bool(np.array_equal(a[known], w[known]))
+        close = close and bool(np.all(excess <= 1.0))
+        tops.append((diff.max(), rel.max(), excess.max()))
+        # the element a report names: the largest |diff| among the failing ones (so the
+        # message and the table's max |diff| agree), or the closest to failing when all pass
+        failing = excess > 1.0
+        if failing.any():
+            k = int(np.argmax(np.where(failing, diff, -np.inf)))
+            if failing_at is None or diff.flat[k] > failing_at[0]:
+                failing_at = (
+                    diff.flat[k],
+                    _at(block, w.shape, k),
+                    a.flat[k],
+                    w.flat[k],
+                    tol.flat[k],
+                )
+        elif failing_at is None:
+            k = int(np.argmax(excess))  # NaN counts as the largest, as in np.argmax
+            e = excess.flat[k]
+            if nearest_at is None or (
+                not np.isnan(nearest_at[0]) and (np.isnan(e) or e > nearest_at[0])
+            ):
+                nearest_at = (e, _at(block, w.shape, k), a.flat[k], w.flat[k], tol.flat[k])
+    _, index, got_at, want_at, tol_at = failing_at or nearest_at  # type: ignore[misc]
+    max_abs, max_rel, max_excess = (float(np.max(column)) for column in zip(*tops, strict=True))
     return Diff(
         case=case,
-        exact=bool(np.array_equal(a[known], want[known])),
-        close=bool(np.all(excess <= 1.0)),
-        max_abs=float(diff.max()) if diff.size else 0.0,
-        max_rel=float(rel.max()) if rel.size else 0.0,
-        excess=float(excess.max()) if excess.size else 0.0,
-        index=None if worst is None else tuple(int(i) for i in worst),
-        got=float(a[worst]) if worst is not None else np.nan,
-        want=float(want[worst]) if worst is not None else np.nan,
-        tol=float(tol[worst]) if worst is not None else rtol,
+        exact=exact,
+        close=close,
+        max_abs=max_abs,
+        max_rel=max_rel,
+        excess=max_excess,
+        index=() if scalar else index,
+        got=float(got_at),
+        want=float(want_at),
+        tol=float(tol_at),
     )
+
+
+_BLOCK = 1 << 16  # elements per block of compare(): each temporary 512 KiB, not x's size
+
+
+def _blocks(shape: tuple[int, ...]) -> list[tuple[slice, ...]]:
+    """Index tuples cutting an array of ``shape`` into blocks of whole rows (axis 0), in order."""
+    if not shape:
+        return [()]
+    row = max(1, int(np.prod(shape[1:])))
+    step = max(1, _BLOCK // row)
+    return [(slice(i, min(i + step, shape[0])),) for i in range(0, shape[0], step)]
+
+
+def _at(block: tuple[slice, ...], shape: tuple[int, ...], k: int) -> tuple[int, ...]:
+    """The index in the whole array of element ``k`` (flat) of ``block``, of shape ``shape``."""
+    index = [int(i) for i in np.unravel_index(k, shape)]
+    if block:
+        index[0] += block[0].start
+    return tuple(index)
+
+
+def _largest(want: np.ndarray, blocks: list[tuple[slice, ...]]) -> float:
+    """max |want| over its finite elements (0 when none is)."""
+    top = 0.0
+    for block in blocks:
+        w = np.abs(want[block])
+        top = max(top, float(np.max(w, where=np.isfinite(w), initial=0.0)))
+    return top
+
+
+def _group_scale(
+    want: np.ndarray, axes: tuple[int, ...], blocks: list[tuple[slice, ...]]
+) -> np.ndarray | None:
+    """The largest finite |want| of each element's group, broadcast to want's shape (a view);
+    None without ``axes`` (each element is its own scale)."""
+    if not axes:
+        return None
+    parts = []
+    for block in blocks:
+        w = np.abs(want[block])
+        w[~np.isfinite(w)] = 0.0
+        parts.append(w.max(axis=axes, keepdims=True))
+    # axis 0 reduced (a batch): the blocks' maxima combine; else they are rows of the result
+    group = np.maximum.reduce(parts) if 0 in axes else np.concatenate(parts, axis=0)
+    return np.broadcast_to(group, want.shape)
 
 
 def comparable(shape: tuple[int, ...], want: tuple[int, ...]) -> bool:
@@ -214,15 +354,41 @@ def _fmt_index(index: tuple[int, ...] | None) -> str:
     return "[]" if index is None else "[" + ", ".join(map(str, index)) + "]"
 
 
-def merge(name: str, pair: str, diffs: list[Diff], names: tuple[str, str]) -> CheckResult:
-    """One row over several cases: the worst case decides and is named."""
-    # a finite wrong value says more than a NaN from a degenerate case
-    worst = max(diffs, key=lambda d: (np.isfinite(d.got) and np.isfinite(d.excess), d.excess))
+Where = Callable[[str, "tuple[int, ...] | None"], str]
+
+
+def _plain_where(case: str, index: tuple[int, ...] | None) -> str:
+    return f"{_fmt_index(index)} in {case}"
+
+
+def _worst(diffs: list[Diff]) -> Diff:
+    """The comparison a row names: the largest |diff| among failing elements, so the message
+    agrees with the table's max |diff|; a finite wrong value before a NaN from a degenerate case.
+    """
+    failing = [d for d in diffs if not d.close and not d.problem]
+    if failing:
+        return max(failing, key=lambda d: (np.isfinite(d.got), abs(d.got - d.want)))
+    return max(diffs, key=lambda d: (np.isfinite(d.got) and np.isfinite(d.excess), d.excess))
+
+
+def merge(
+    name: str,
+    pair: str,
+    diffs: list[Diff],
+    names: tuple[str, str],
+    where: Where = _plain_where,
+) -> CheckResult:
+    """One row over several cases: the worst case decides and is named.
+
+    ``where(case, index)`` describes an element ("[3, 1] in random (7, 8)"); the battery
+    passes one that knows which feature of a degenerate case is the odd one.
+    """
+    worst = _worst(diffs)
     problems = [d for d in diffs if d.problem]
     close = all(d.close for d in diffs)
-    where = f"{_fmt_index(worst.index)} in {worst.case}"
+    at = where(worst.case, worst.index)
     got, want = names
-    detail = "" if worst.problem else f"{where}: {got} {worst.got:.6g} vs {want} {worst.want:.6g}"
+    detail = "" if worst.problem else f"{at}: {got} {worst.got:.6g} vs {want} {worst.want:.6g}"
     if problems:
         message = f"{name} {problems[0].problem}"
     elif close:
@@ -231,7 +397,7 @@ def merge(name: str, pair: str, diffs: list[Diff], names: tuple[str, str]) -> Ch
         bad = sum(not d.close for d in diffs)
         gap = abs(worst.got - worst.want)
         message = (
-            f"{name} differs at {where}: {got} {worst.got:.6g} vs {want} {worst.want:.6g} "
+            f"{name} differs at {at}: {got} {worst.got:.6g} vs {want} {worst.want:.6g} "
             f"(|diff| {gap:.2e} > tolerance {worst.tol:.1e}); wrong in {bad} of {len(diffs)} cases"
         )
     finite = [d for d in diffs if not d.problem]

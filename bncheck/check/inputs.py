@@ -12,11 +12,17 @@ from the seed, and every battery still has small cases, a wide one (a feature ax
 > 16) and a tall one (more than 32 elements per group), with no two axes of a shape
 the same size (a transposed reduction cannot pass on a square shape). Sizes stay
 modest (m ≤ 80, a feature axis ≤ 48): the referee takes 2·m forwards per case.
+
+Torch autograd is the one reference that needs a 1–2 s ``import torch``, and its
+gradients depend only on the inputs. So it is compared on ``fixed_cases``: a battery
+drawn from one seed that no run draws, the same in every run, whose autograd
+gradients are cached (``sources.autograd_all``). These cases are added to a run's
+own battery, never in place of it, and are compared with every reference.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -24,7 +30,15 @@ from bncheck.check.reference import batch_stats, group_size, stat_shape
 from bncheck.errors import SpecError
 from bncheck.spec import NormSpec
 
-__all__ = ["Case", "make_case", "make_cases", "upstream_gradient"]
+__all__ = [
+    "FIXED_SEED",
+    "Case",
+    "fixed_cases",
+    "make_case",
+    "make_cases",
+    "small_case",
+    "upstream_gradient",
+]
 
 # Inclusive size ranges per kind of case: "group" bounds m, the elements of one group;
 # "lone" is the size of a single reduced axis (N of (N, D)); "axis" each of several
@@ -59,6 +73,8 @@ class Case:
     beta: np.ndarray
     dy: np.ndarray
     note: str = ""  # what the case is there to catch
+    feature: tuple[int, ...] | None = None  # a degenerate case: the index of its odd feature
+    fixed: bool = False  # one of ``fixed_cases``: the same in every run (autograd is cached)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -69,7 +85,7 @@ class Case:
         x, gamma, beta, dy = (
             np.asarray(a, dtype=dtype) for a in (self.x, self.gamma, self.beta, self.dy)
         )
-        return Case(self.name, x, gamma, beta, dy, self.note)
+        return replace(self, x=x, gamma=gamma, beta=beta, dy=dy)
 
 
 def _features(spec: NormSpec, shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -96,6 +112,11 @@ def _draw_shape(
         if lo <= group_size(spec, tuple(shape)) <= hi and distinct and tuple(shape) not in taken:
             return tuple(shape)
     raise SpecError(f"cannot draw a {kind} shape for layout {spec.layout!r} axes {spec.axes}")
+
+
+def small_case(spec: NormSpec, rng: np.random.Generator, name: str = "") -> Case:
+    """An ordinary case of the "small" kind (see SIZES), drawn from ``rng``."""
+    return make_case(spec, _draw_shape(spec, "small", rng), rng, name)
 
 
 def upstream_gradient(x: np.ndarray, spec: NormSpec, rng: np.random.Generator) -> np.ndarray:
@@ -160,7 +181,9 @@ def _degenerate(spec: NormSpec, rng: np.random.Generator) -> list[Case]:
             for a in range(spec.ndim)
         )
         x[feature] = transform(rng.standard_normal(x[feature].shape))
-        out.append(Case(name, x, base.gamma, base.beta, upstream_gradient(x, spec, rng), note))
+        odd = tuple(int(i) for i in feature if not isinstance(i, slice))
+        dy = upstream_gradient(x, spec, rng)
+        out.append(Case(name, x, base.gamma, base.beta, dy, note, odd))
     # N = 1 only where the convention defines it: not with 1/(m-1), nor with PyTorch's
     # unbiased running variance (PyTorch refuses a batch of one in training)
     if spec.variance == "biased" and spec.running == "cs231n":
@@ -194,3 +217,28 @@ def make_cases(
     if degenerate:
         cases += _degenerate(spec, rng)
     return tuple(c.astype(dtype) for c in cases)
+
+
+# Fresh seeds are 32-bit (``api``), so no run's own battery is the fixed one.
+FIXED_SEED = 2**32
+
+
+def fixed_cases(
+    spec: NormSpec, degenerate: bool = True, dtype: type = np.float64
+) -> tuple[Case, ...]:
+    """The same cases in every run (drawn shapes, ``FIXED_SEED``), marked ``fixed`` and named so.
+
+    Torch autograd is compared on these, from the cache after the first run; a run adds
+    them to its own battery (``make_cases``), whose cases the other references check.
+    """
+    return tuple(
+        replace(c, name=_fixed_name(c.name), fixed=True)
+        for c in make_cases(spec, FIXED_SEED, degenerate, dtype)
+    )
+
+
+def _fixed_name(name: str) -> str:
+    """ "random (5, 7)" -> "fixed (5, 7)"; "zero-variance feature" -> "... (fixed)"."""
+    if name.startswith("random "):
+        return "fixed " + name.removeprefix("random ")
+    return f"{name} (fixed)"

@@ -19,6 +19,16 @@ it reads: a backward that reads the last forward's state instead of its cache is
 then caught by the hidden block, which says so, rather than crashing on another
 case's shapes. Every gradient call is checked against the references: case B is
 also a main case, and A and A again are checked by the hidden-state row.
+
+A large case (more than LARGE elements: ``--shape 2048,2048``) gets one forward and
+one backward, compared per element with every reference; case A of the other
+sections is then a small case (the battery's first, or one drawn and put first), so
+a check at (2048, 2048) holds a few arrays the size of x instead of some forty.
+
+Ops hold the cases' own arrays, never copies (a copy per op was 17 arrays the size of
+x): the child reads its own from the request, and ``runner.calls.execute`` hands each
+call a copy of its op's arrays, so a submission that writes to its input changes
+neither a case nor another call's input.
 """
 
 from __future__ import annotations
@@ -29,14 +39,17 @@ from typing import Any
 import numpy as np
 
 from bncheck.check.fd import directions
-from bncheck.check.inputs import Case, make_case, upstream_gradient
+from bncheck.check.inputs import Case, make_case, small_case, upstream_gradient
 from bncheck.check.submission import Target
 from bncheck.spec import NormSpec
 
-__all__ = ["DIRECTION_STEP", "Plan", "make_plan"]
+__all__ = ["DIRECTION_STEP", "LARGE", "Plan", "make_plan", "reply_bytes"]
 
 # per element, in units of σ (the directions are scaled by σ); float32 needs a coarse step
 DIRECTION_STEP = {"float64": 1e-5, "float32": 1e-2}
+# Elements above which a case is too large to be case A (17 calls, each with its own copies
+# of the input and output): (256, 256); the battery's own cases have at most 80·48.
+LARGE = 1 << 16
 
 
 @dataclass
@@ -58,7 +71,7 @@ class Plan:
 
 
 def _bn_param(spec: NormSpec, mode: str = "train", **running: np.ndarray) -> dict[str, Any]:
-    return {"mode": mode, "eps": spec.eps, "momentum": spec.momentum, **running}
+    return {"mode": mode, "eps": spec.eps, "momentum": spec.effective_momentum, **running}
 
 
 def _gradient_call(plan: Plan, case: Case, key: str, dy: np.ndarray | None = None) -> int:
@@ -66,27 +79,18 @@ def _gradient_call(plan: Plan, case: Case, key: str, dy: np.ndarray | None = Non
     dy = case.dy if dy is None else dy
     spec = plan.spec
     if plan.style == "plain":
-        return plan.add(
-            op="plain", dy=dy.copy(), x=case.x.copy(), gamma=case.gamma.copy(), eps=spec.eps
-        )
+        return plan.add(op="plain", dy=dy, x=case.x, gamma=case.gamma, eps=spec.eps)
     if plan.style == "torch":
-        return plan.add(
-            op="torch",
-            x=case.x.copy(),
-            gamma=case.gamma.copy(),
-            beta=case.beta.copy(),
-            eps=spec.eps,
-            dy=dy.copy(),
-        )
-    return plan.add(op="backward", dy=dy.copy(), cache=key)
+        return plan.add(op="torch", x=case.x, gamma=case.gamma, beta=case.beta, eps=spec.eps, dy=dy)
+    return plan.add(op="backward", dy=dy, cache=key)
 
 
 def _forward(plan: Plan, case: Case, save: str = "", bn_param: dict[str, Any] | None = None) -> int:
     return plan.add(
         op="forward",
-        x=case.x.copy(),
-        gamma=case.gamma.copy(),
-        beta=case.beta.copy(),
+        x=case.x,
+        gamma=case.gamma,
+        beta=case.beta,
         bn_param=bn_param or _bn_param(plan.spec),
         save=save,
     )
@@ -95,11 +99,13 @@ def _forward(plan: Plan, case: Case, save: str = "", bn_param: dict[str, Any] | 
 def make_plan(
     target: Target, spec: NormSpec, cases: tuple[Case, ...], seed: int, k: int = 4
 ) -> Plan:
-    """The calls for ``cases`` (case B appended), in an order drawn from ``seed``."""
+    """The calls for ``cases`` (a small case first when cases[0] is large; case B appended),
+    in an order drawn from ``seed``."""
     rng = np.random.default_rng(seed + 1)
+    cases = _small_first(spec, cases, rng)
     a = cases[0]
     b = make_case(spec, a.shape, rng, name=f"another {a.shape}").astype(a.x.dtype)
-    dy2 = upstream_gradient(a.x.astype(np.float64), spec, rng).astype(a.x.dtype)
+    dy2 = upstream_gradient(np.asarray(a.x, np.float64), spec, rng).astype(a.x.dtype)
     plan = Plan(target.style, spec, (*cases, b))
     cs231n = plan.style == "cs231n"
     blocks: list[list[int]] = []  # op indices as built; a block's ops run in order, together
@@ -133,10 +139,12 @@ def make_plan(
             "rm0": rm0,
             "rv0": rv0,
         }
+        # a forward without test mode raises here: recorded in its reply, the run goes on
+        plan.ops[plan.running["eval"]]["optional"] = True
         blocks += [[plan.running[key]] for key in ("fresh", "given", "eval")]
 
     if plan.style in ("cs231n", "torch"):
-        plan.dirs = directions(a.x.astype(np.float64), a.gamma, spec, k, rng)
+        plan.dirs = directions(np.asarray(a.x, np.float64), a.gamma, spec, k, rng)
         for vx, vg, vb in plan.dirs:
             pair = []
             for sign in (1.0, -1.0):
@@ -156,6 +164,44 @@ def make_plan(
     rng.shuffle(blocks)
     _reorder(plan, [op for block in blocks for op in block])
     return plan
+
+
+def reply_bytes(plan: Plan) -> int:
+    """A bound on the size of the child's reply to ``plan``'s calls, for its file-size limit.
+
+    A reply sends back each op's arrays (for the mutation check) and what the call
+    returned, which is at most as large again for a submission that returns what it
+    should (out like x, dx like dy, dgamma and dbeta like gamma; torch: the tensors after
+    the call too): at most 3x each op's arrays, plus room for one extra array as large as
+    its largest (a (D, D) dgamma) and 64 KiB of structure.
+    """
+
+    def arrays(value: Any) -> list[np.ndarray]:
+        if isinstance(value, np.ndarray):
+            return [value]
+        if isinstance(value, dict):
+            return [a for v in value.values() for a in arrays(v)]
+        return []
+
+    total = 0
+    for op in plan.ops:
+        sizes = [a.nbytes for a in arrays(op)]
+        total += 3 * sum(sizes) + max(sizes, default=0) + (64 << 10)
+    return total
+
+
+def _small_first(
+    spec: NormSpec, cases: tuple[Case, ...], rng: np.random.Generator
+) -> tuple[Case, ...]:
+    """``cases``, with an ordinary case of at most LARGE elements first (case A): the first
+    such case (not a degenerate one: case A must be ordinary), or a small one drawn from
+    ``rng``. Unchanged when cases[0] is not large."""
+    if cases[0].x.size <= LARGE:
+        return cases
+    small = next((c for c in cases if c.x.size <= LARGE and not c.note), None)
+    if small is None:
+        return (small_case(spec, rng).astype(cases[0].x.dtype), *cases)
+    return (small, *(c for c in cases if c is not small))
 
 
 def _reorder(plan: Plan, order: list[int]) -> None:

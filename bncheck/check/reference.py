@@ -1,4 +1,9 @@
-"""The trusted reference forward in numpy, for any NormSpec.
+"""The trusted reference forward, for any NormSpec: one for numpy and torch alike.
+
+``xp`` is the array namespace: numpy (the default) for the references and the
+finite differences, torch for autograd (``sources.autograd``). Only what both
+accept is used: ``a.sum(axis=..., keepdims=True)`` (torch takes numpy's names),
+``a.reshape(shape)`` and ``xp.sqrt``.
 
 Written to be complex-step safe: (x - mu) * (x - mu), never abs() or x**2 of a
 conjugate, so ``forward`` accepts complex input and ``fd`` can differentiate it
@@ -6,6 +11,8 @@ with Im f(x + i·h·e) / h.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -33,14 +40,17 @@ def stat_shape(spec: NormSpec, shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(1 if a in spec.axes else n for a, n in enumerate(shape))
 
 
-def expand(v: np.ndarray, spec: NormSpec, shape: tuple[int, ...]) -> np.ndarray:
+def expand(v: Any, spec: NormSpec, shape: tuple[int, ...]) -> Any:
     """A per-feature vector, e.g. gamma of shape (D,), reshaped to broadcast against x."""
-    return v.reshape(stat_shape(spec, shape))
+    return v.reshape(stat_shape(spec, tuple(shape)))
 
 
-def batch_stats(x: np.ndarray, spec: NormSpec) -> tuple[np.ndarray, np.ndarray]:
-    """mu and var of every group, keepdims; var by the spec's convention (1/m or 1/(m-1))."""
-    m = group_size(spec, x.shape)
+def batch_stats(x: Any, spec: NormSpec) -> tuple[Any, Any]:
+    """mu and var of every group, keepdims; var by the spec's convention (1/m or 1/(m-1)).
+
+    numpy arrays or torch tensors alike (``sum(axis=, keepdims=)`` is valid for both).
+    """
+    m = group_size(spec, tuple(x.shape))
     mu = x.sum(axis=spec.axes, keepdims=True) / m
     xmu = x - mu
     dof = m if spec.variance == "biased" else m - 1
@@ -48,11 +58,16 @@ def batch_stats(x: np.ndarray, spec: NormSpec) -> tuple[np.ndarray, np.ndarray]:
     return mu, var
 
 
-def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, spec: NormSpec) -> np.ndarray:
-    """y = gamma * xhat + beta with batch statistics (train mode)."""
+def forward(x: Any, gamma: Any, beta: Any, spec: NormSpec, xp: Any = np) -> Any:
+    """y = gamma * xhat + beta with batch statistics (train mode).
+
+    ``xp``: numpy for arrays (and complex arrays: the complex step), torch for tensors
+    (autograd differentiates this very function).
+    """
+    shape = tuple(x.shape)
     mu, var = batch_stats(x, spec)
-    xhat = (x - mu) / np.sqrt(var + spec.eps)  # eps inside the square root
-    return expand(gamma, spec, x.shape) * xhat + expand(beta, spec, x.shape)
+    xhat = (x - mu) / xp.sqrt(var + spec.eps)  # eps inside the square root
+    return expand(gamma, spec, shape) * xhat + expand(beta, spec, shape)
 
 
 def forward_eval(
@@ -81,7 +96,7 @@ def running_update(
     mu = x.sum(axis=spec.axes) / m
     xmu = x - expand(mu, spec, x.shape)
     ss = (xmu * xmu).sum(axis=spec.axes)
-    k = spec.momentum
+    k = spec.effective_momentum
     if spec.running == "cs231n":
         return k * running_mean + (1 - k) * mu, k * running_var + (1 - k) * ss / m
     unbiased = ss / (m - 1) if m > 1 else np.full_like(ss, np.nan)

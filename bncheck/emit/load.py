@@ -31,7 +31,15 @@ from typing import Any
 
 from bncheck.spec import NormSpec
 
-__all__ = ["cached_source", "load_backward", "load_cached", "load_source"]
+__all__ = [
+    "cache_folder",
+    "cached_source",
+    "load_backward",
+    "load_cached",
+    "load_source",
+    "read_private",
+    "write_private",
+]
 
 _PACKAGE = Path(__file__).resolve().parents[1]
 
@@ -98,8 +106,20 @@ def _check_emitted(source: str, name: str) -> bool:
     return all(n in known for n in loads)
 
 
-def _read_cache(path: Path) -> str | None:
-    """The cached source if the file is ours, private to us, and small; else None."""
+def cache_folder() -> Path:
+    """bncheck's own cache: ``BNCHECK_CACHE_DIR``, else ``$XDG_CACHE_HOME/bncheck`` or
+    ``~/.cache/bncheck``. Shared by every cache of bncheck (emitted code, autograd)."""
+    return Path(
+        os.environ.get("BNCHECK_CACHE_DIR")
+        or os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "bncheck"
+        )
+    )
+
+
+def read_private(path: Path, limit: int) -> bytes | None:
+    """The bytes of ``path`` if it is a regular file of ours, in a folder of ours, that no one
+    else may write, of at most ``limit`` bytes; else None (a miss, never an error)."""
     try:
         folder = os.stat(path.parent)
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
@@ -111,23 +131,47 @@ def _read_cache(path: Path) -> str | None:
         private = (info.st_mode | folder.st_mode) & (stat.S_IWGRP | stat.S_IWOTH) == 0
         if not (stat.S_ISREG(info.st_mode) and info.st_uid == uid == folder.st_uid and private):
             return None
-        if info.st_size > _MAX_SOURCE:
+        if info.st_size > limit:
             return None
         try:
-            return f.read(_MAX_SOURCE).decode("utf-8")
-        except (OSError, UnicodeDecodeError):
+            data = f.read(limit + 1)
+        except OSError:
             return None
+        return data if len(data) <= limit else None
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``path`` atomically, private to us (folder 0o700, file 0o600). A read-only home,
+    or a full disk, only costs time: the next run computes it again."""
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            tmp.replace(path)  # atomic: a concurrent reader sees all of it or none
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
+def _read_cache(path: Path) -> str | None:
+    """The cached source if the file is ours, private to us, and small; else None."""
+    data = read_private(path, _MAX_SOURCE)
+    try:
+        return None if data is None else data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def _cache_file(spec: NormSpec, backend: str) -> Path:
-    root = os.environ.get("BNCHECK_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "bncheck"
-    )
+    root = cache_folder()
     digest = hashlib.sha256(f"{spec!r} {backend} sympy {version('sympy')}".encode())
     producers = [*_PACKAGE.glob("symbolic/*.py"), *_PACKAGE.glob("emit/*.py")]
     for path in sorted([*producers, _PACKAGE / "spec.py", _PACKAGE / "names.py"]):
         digest.update(path.read_bytes())
-    return Path(root) / f"emitted-{spec.name}-{backend}-{digest.hexdigest()[:20]}.py"
+    return root / f"emitted-{spec.name}-{backend}-{digest.hexdigest()[:20]}.py"
 
 
 def _verified(spec: NormSpec, backend: str) -> str | None:
@@ -146,14 +190,7 @@ def cached_source(spec: NormSpec, backend: str) -> str:
     from bncheck.emit.codegen import emit_source  # SymPy, only on a miss
 
     source = emit_source(spec, backend)
-    cache = _cache_file(spec, backend)
-    with contextlib.suppress(OSError):  # a read-only home only costs time
-        cache.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(source)
-        tmp.replace(cache)  # atomic: a concurrent reader sees all of it or none
+    write_private(_cache_file(spec, backend), source.encode("utf-8"))
     return source
 
 

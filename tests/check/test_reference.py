@@ -3,8 +3,11 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 
-from bncheck.check.reference import batch_stats, forward, forward_eval, running_update
+from bncheck.check.inputs import make_cases
+from bncheck.check.reference import batch_stats, forward, forward_eval, group_loss, running_update
+from bncheck.check.sources import derived_function
 from bncheck.spec import SPECS, NormSpec
 
 
@@ -49,3 +52,33 @@ def test_eval_uses_running_statistics() -> None:
     x = np.arange(6.0).reshape(3, 2)
     y = forward_eval(x, np.ones(2), np.zeros(2), np.zeros(2), np.ones(2), NormSpec(eps=1e-9))
     np.testing.assert_allclose(y, x, rtol=1e-8)
+
+
+@pytest.mark.parametrize("norm", sorted(SPECS))
+def test_one_forward_for_numpy_and_torch(norm: str) -> None:
+    """The trusted forward runs on torch tensors too (``xp=torch``): the same numbers, and
+    autograd through it is the derived gradient."""
+    torch = pytest.importorskip("torch", reason="the torch namespace needs torch")
+    spec = SPECS[norm]
+    case = make_cases(spec, seed=5)[0]
+    y = forward(case.x, case.gamma, case.beta, spec)
+    t = [torch.tensor(a, requires_grad=True) for a in (case.x, case.gamma, case.beta)]
+    yt = forward(*t, spec, xp=torch)
+    np.testing.assert_allclose(yt.detach().numpy(), y, rtol=1e-13, atol=1e-13)
+    yt.backward(torch.tensor(case.dy))
+    dx, dgamma, dbeta = derived_function(spec)(case.dy, case.x, case.gamma, spec.eps)
+    np.testing.assert_allclose(t[0].grad.numpy(), dx, atol=1e-12 * np.abs(dx).max())
+    np.testing.assert_allclose(t[1].grad.numpy(), dgamma, atol=1e-12 * np.abs(dgamma).max())
+    np.testing.assert_allclose(t[2].grad.numpy(), dbeta, atol=1e-12 * np.abs(dbeta).max())
+
+
+def test_the_complex_step_through_the_forward_is_the_gradient() -> None:
+    """Complex-step safe: Im f(x + i·h·e_k)/h is the exact derivative, to round-off."""
+    spec = NormSpec()
+    case = make_cases(spec, seed=6)[0]
+    k = (2, 1)
+    xc = case.x.astype(complex)
+    xc[k] += 1e-30j
+    slope = group_loss(forward(xc, case.gamma, case.beta, spec), case.dy, spec).imag / 1e-30
+    dx = derived_function(spec)(case.dy, case.x, case.gamma, spec.eps)[0]
+    assert abs(slope[k[1]] - dx[k]) < 1e-12 * np.abs(dx).max()
