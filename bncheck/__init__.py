@@ -25,7 +25,12 @@ del _os, _sys
 from typing import TYPE_CHECKING  # noqa: E402  (after the sys.path fix, on purpose)
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ loads on use
-    from bncheck.check.api import assert_gradients_close, check_backward
+    from bncheck.check.api import VerifyOptions, assert_gradients_close, check_backward
+    from bncheck.check.battery import CHECKS, Check
+    from bncheck.check.compare import Tolerances
+    from bncheck.check.evidence import CheckOptions
+    from bncheck.check.fd import FDOptions
+    from bncheck.check.result import CheckResult, VerifyResult
     from bncheck.emit import emit_source, load_backward
     from bncheck.errors import BncheckError
     from bncheck.spec import SPECS, NormSpec, get_spec
@@ -34,9 +39,17 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ lo
 __version__ = "0.1.0"
 
 __all__ = [
+    "CHECKS",
     "SPECS",
     "BncheckError",
+    "Check",
+    "CheckOptions",
+    "CheckResult",
+    "FDOptions",
     "NormSpec",
+    "Tolerances",
+    "VerifyOptions",
+    "VerifyResult",
     "__version__",
     "assert_gradients_close",
     "check_backward",
@@ -59,6 +72,14 @@ _LAZY = {
     "load_backward": "bncheck.emit",
     "check_backward": "bncheck.check.api",
     "assert_gradients_close": "bncheck.check.api",
+    "VerifyOptions": "bncheck.check.api",
+    "CHECKS": "bncheck.check.battery",
+    "Check": "bncheck.check.battery",
+    "Tolerances": "bncheck.check.compare",
+    "CheckOptions": "bncheck.check.evidence",
+    "FDOptions": "bncheck.check.fd",
+    "CheckResult": "bncheck.check.result",
+    "VerifyResult": "bncheck.check.result",
 }
 
 

@@ -11,7 +11,6 @@ a path runs in a child process, as ``bncheck verify`` does.
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import inspect
 import os
@@ -21,18 +20,22 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
+
 from bncheck.check import sources
-from bncheck.check.checks import CheckOptions, References, references, run_checks
+from bncheck.check.battery import run_battery
+from bncheck.check.evidence import CheckOptions, References, gather, references
 from bncheck.check.fd import step_table
-from bncheck.check.inputs import Case, make_cases
-from bncheck.check.plan import Plan, make_plan
+from bncheck.check.inputs import Case, fixed_cases, make_cases
+from bncheck.check.plan import Plan, make_plan, reply_bytes
+from bncheck.check.reading import read_it
 from bncheck.check.replies import check_replies
-from bncheck.check.result import CheckResult, VerifyResult
-from bncheck.check.sandboxed import failure_error, job, refusal_text, replies_of, spawn
+from bncheck.check.result import VerifyResult
+from bncheck.check.sandboxed import failure_error, job, replies_of, spawn
 from bncheck.check.submission import Target, check_batchnorm, norm_named, resolve_target
-from bncheck.errors import UsageError
+from bncheck.errors import BncheckError, UsageError
 from bncheck.runner import Outcome, Policy
-from bncheck.spec import SPECS, NormSpec
+from bncheck.spec import SPECS, NormSpec, get_spec
 
 __all__ = ["VerifyOptions", "assert_gradients_close", "check_backward", "verify"]
 
@@ -44,6 +47,8 @@ def _fresh_seed() -> int:
 
 @dataclass(frozen=True)
 class VerifyOptions:
+    """Everything a verify run depends on besides the submission; ``spec`` may be a name."""
+
     spec: NormSpec = field(default_factory=NormSpec)
     seed: int = field(default_factory=_fresh_seed)  # shapes and call order; replay with seed=
     style: str | None = None  # None: detect
@@ -58,10 +63,50 @@ class VerifyOptions:
     # (NCHW) although ``spec`` is batch norm on (N, D); False: ``spec`` as given
     infer_norm: bool = True
 
+    def __post_init__(self) -> None:
+        if isinstance(self.spec, str):  # spec="spatial_batchnorm"
+            object.__setattr__(self, "spec", get_spec(self.spec))
+        elif not isinstance(self.spec, NormSpec):
+            raise UsageError(
+                f"spec must be a NormSpec or the name of one, not {type(self.spec).__name__}",
+                f"e.g. spec={next(iter(SPECS))!r}",
+            )
+
+
+MAX_ELEMENTS = 2**24  # per shape: 128 MiB of float64, about 15 copies at the peak (README)
+
+
+def _shapes(options: VerifyOptions) -> tuple[tuple[int, ...], ...]:
+    """Shapes the user asked for, checked against the spec's layout."""
+    spec = options.spec
+    shapes = []
+    for given in options.shapes:
+        if not isinstance(given, (tuple, list)) or not all(
+            isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in given
+        ):
+            raise UsageError(f"a shape is a tuple of integers, not {given!r}", "e.g. (64, 128)")
+        shape = tuple(int(n) for n in given)
+        shapes.append(shape)
+        if len(shape) != spec.ndim:
+            layout = ",".join(spec.layout)
+            raise UsageError(
+                f"shape {shape} has {len(shape)} axes; {spec.name} takes {spec.ndim} ({layout})",
+                "spatial batch norm takes N,C,H,W: name the function spatial_* or pass "
+                "--norm spatial_batchnorm"
+                if len(shape) == 4
+                else f"give {layout}",
+            )
+        if min(shape) < 1:
+            raise UsageError(f"shape {shape} has an axis of size below 1", "e.g. (64, 128)")
+        if int(np.prod(shape, dtype=np.int64)) > MAX_ELEMENTS:
+            raise UsageError(
+                f"shape {shape} has more than {MAX_ELEMENTS} elements",
+                "a check at (2048, 2048) already finds what a larger one would",
+            )
+    return tuple(shapes)
+
 
 def _cases(options: VerifyOptions) -> tuple[Case, ...]:
-    import numpy as np
-
     if options.dtype not in ("float64", "float32"):
         raise UsageError(f"dtype must be float64 or float32, not {options.dtype!r}")
     seed = options.seed
@@ -71,35 +116,28 @@ def _cases(options: VerifyOptions) -> tuple[Case, ...]:
             "leave it out for a fresh random seed, or give the seed a report printed (--seed N)",
         )
     dtype = np.dtype(options.dtype).type
-    return make_cases(options.spec, seed, options.degenerate, dtype, tuple(options.shapes))
+    cases = make_cases(options.spec, seed, options.degenerate, dtype, _shapes(options))
+    if options.checks.autograd != "off" and sources.torch_available():
+        # torch autograd is compared on these, the same every run, from a cache (inputs.py)
+        cases += fixed_cases(options.spec, options.degenerate, dtype)
+    return cases
 
 
 def _inferred(name: str, options: VerifyOptions) -> VerifyOptions:
-    """The options for the function ``name``: spatial batch norm when its name says so.
+    """The options for the function ``name``: spatial batch norm when its name says so,
+    or when every shape asked for is 4-D (N, C, H, W).
 
     Only the layout is inferred (axes, the NCHW layout); eps and every convention stay
     those of ``options.spec``.
     """
     if not options.infer_norm or options.spec.name != "batchnorm":
         return options
-    if norm_named(name) != "spatial_batchnorm":
+    four_d = bool(options.shapes) and all(len(s) == 4 for s in options.shapes)
+    if norm_named(name) != "spatial_batchnorm" and not four_d:
         return options
     s = SPECS["spatial_batchnorm"]
     spec = dataclasses.replace(options.spec, name=s.name, layout=s.layout, axes=s.axes)
     return dataclasses.replace(options, spec=spec)
-
-
-def _sandbox_row(outcome: Outcome) -> CheckResult:
-    """Refusals of a run that still returned results: a failure, never a pass."""
-    if not outcome.refusals:
-        return CheckResult("sandbox", True, "nothing refused")
-    return CheckResult(
-        "sandbox",
-        False,
-        "nothing refused",
-        message=refusal_text(*outcome.refusals[0])
-        + (f" (and {len(outcome.refusals) - 1} more)" if len(outcome.refusals) > 1 else ""),
-    )
 
 
 def _result(
@@ -110,15 +148,20 @@ def _result(
     outcome: Outcome | None = None,
     refs: References | None = None,
 ) -> VerifyResult:
-    rows, notes = run_checks(target, plan, replies, options.checks, refs)
+    refs = refs or references(plan, options.checks)
+    evidence = gather(target, plan, replies, options.checks, refs, outcome)
+    rows = run_battery(evidence)
     isolation: tuple[tuple[str, str], ...] = ()
     if outcome is not None:
-        rows.append(_sandbox_row(outcome))
         isolation = (("sandbox", "; ".join(outcome.isolation)),)
+    if refs.autograd_from and refs.autograd is not None:
+        fixed = sum(g is not None for g in refs.autograd)
+        on = "every case" if fixed == len(refs.autograd) else f"the {fixed} fixed cases"
+        isolation = (("autograd", f"{refs.autograd_from}, compared on {on}"), *isolation)
     steps: tuple[tuple[float, float], ...] = ()
     if options.steps_table:
         case = plan.cases[0].astype(float)  # the table is about float64 differences
-        exact = sources.derived(options.spec, case).dx
+        exact = evidence.cases[0].derived.dx
         steps = tuple(step_table(case.x, case.gamma, case.beta, case.dy, options.spec, exact))
     return VerifyResult(
         target=target.label,
@@ -131,8 +174,9 @@ def _result(
             ("tolerances", options.checks.tolerances.describe()),
             *isolation,
         ),
-        notes=tuple(notes),
+        notes=tuple(evidence.notes),
         steps=steps,
+        read_it=read_it(rows),
     )
 
 
@@ -141,10 +185,11 @@ def verify(text: str, options: VerifyOptions | None = None) -> VerifyResult:
     options = options or VerifyOptions()
     target = resolve_target(text, options.style, f"{options.spec.name}_backward")
     options = _inferred(target.names.get("function") or target.names["backward"], options)
-    # The child starts Python and numpy (~0.1 s) while we plan its calls and copy its folder.
-    child = spawn(target, options.timeout, options.policy)
+    plan = make_plan(target, options.spec, _cases(options), options.seed)
+    # The child starts Python and numpy (~0.1 s) while we copy its folder; its file-size
+    # limit fits the reply to this plan (a (2048, 2048) check sends back ~1 GiB).
+    child = spawn(target, options.timeout, options.policy, reply_bytes(plan))
     try:
-        plan = make_plan(target, options.spec, _cases(options), options.seed)
         child.send(job(target, plan.ops))
         # While the child works: the emitted reference (SymPy, when not cached). The child
         # cannot reach the cache (own HOME, audit hook), and a cached file is executed only
@@ -174,7 +219,7 @@ def _in_process(funcs: dict[str, Any], style: str, options: VerifyOptions) -> Ve
         with contextlib.suppress(TypeError, OSError):  # builtins and lambdas have no file
             files.add(str(Path(inspect.getfile(f)).resolve()))
     try:
-        replies = calls.execute(copy.deepcopy(plan.ops), funcs, files)
+        replies = calls.execute(plan.ops, funcs, files)  # each call gets its own copy
     except calls.CallFailed as failed:
         raise failure_error(target, failed.info) from None
     return _result(target, plan, replies, options)
@@ -221,9 +266,17 @@ def check_backward(
 
 
 def assert_gradients_close(*args: Any, **kwargs: Any) -> VerifyResult:
-    """``check_backward``, raising a readable AssertionError when a check fails (for pytest)."""
-    result = check_backward(*args, **kwargs)
+    """``check_backward``, raising a readable AssertionError when a check fails (for pytest).
+
+    A submission that cannot be loaded or called fails the assertion too, with bncheck's
+    message and hint; pytest shows the assertion, not bncheck's frames.
+    """
+    __tracebackhide__ = True
+    try:
+        result = check_backward(*args, **kwargs)
+    except BncheckError as exc:
+        raise AssertionError(f"bncheck could not check it [{exc.code}]: {exc}") from None
     if not result.passed:
-        lines = [result.verdict] + [str(c) for c in result.failures]
+        lines = [result.verdict, *(str(c) for c in result.failures), result.read_it]
         raise AssertionError("\n".join(lines))
     return result

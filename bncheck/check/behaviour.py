@@ -9,20 +9,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bncheck.check import sources
-from bncheck.check.compare import comparable, compare, computed_in, merge, running_terms
+from bncheck.check.compare import comparable, compare, merge, running_terms
 from bncheck.check.fd import directional_check
-from bncheck.check.inputs import Case
 from bncheck.check.plan import DIRECTION_STEP
 from bncheck.check.reference import forward_eval, running_update
-from bncheck.check.replies import Returned, returned
+from bncheck.check.replies import call_error
 from bncheck.check.result import CheckResult
+from bncheck.check.submission import SubmissionError
 from bncheck.spec import NormSpec, Running
 
 if TYPE_CHECKING:
-    from bncheck.check.checks import Ctx
+    from bncheck.check.evidence import Evidence
 
-__all__ = ["directions_row", "hidden_row", "mutation_row", "running_rows"]
+__all__ = ["directions_row", "eval_row", "hidden_row", "mutation_row", "running_row"]
 
 
 def _first_change(before: Any, after: Any) -> str:
@@ -36,10 +35,10 @@ def _first_change(before: Any, after: Any) -> str:
     return "the cache" if before != after else ""
 
 
-def mutation_row(ctx: Ctx) -> CheckResult:
+def mutation_row(ev: Evidence) -> CheckResult:
     """Inputs come back from the child after each call; compare them with our originals."""
     found = []
-    for op, reply in zip(ctx.plan.ops, ctx.replies, strict=True):
+    for op, reply in zip(ev.plan.ops, ev.replies, strict=True):
         after = dict(reply.get("inputs", {}))
         if "inputs_after" in reply:  # torch: the tensors the submission was given
             after = {
@@ -64,12 +63,12 @@ def mutation_row(ctx: Ctx) -> CheckResult:
     return CheckResult("mutation", True, "inputs and cache unchanged")
 
 
-def hidden_row(ctx: Ctx, first: Returned) -> CheckResult:
+def hidden_row(ev: Evidence) -> CheckResult:
     """Deterministic code answers the same call the same way, and a new call anew."""
-    plan, spec = ctx.plan, ctx.spec
-    a = plan.cases[0]
+    plan, spec = ev.plan, ev.spec
+    a, first = plan.cases[0], ev.cases[0].submission
     pair = "repeated and interleaved calls"
-    rtol = ctx.options.tolerances.for_pair("derived", first.dtypes[0])
+    rtol = ev.options.tolerances.for_pair("derived", first.dtypes[0])
 
     def same(u: np.ndarray, v: np.ndarray) -> bool:
         if u.shape != v.shape:
@@ -79,7 +78,7 @@ def hidden_row(ctx: Ctx, first: Returned) -> CheckResult:
         # a dx of another shape is judged per element: the groups are those of x
         return compare(u, v, "", rtol, spec.axes if u.shape == a.x.shape else ()).close
 
-    again, b = ctx.grads(plan.hidden["A"]), ctx.grads(plan.hidden["B"])
+    again, b = ev.grads(plan.hidden["A"]), ev.grads(plan.hidden["B"])
     between = "forward" if plan.style == "cs231n" else "call"
     if not same(again.arrays[0], first.arrays[0]):
         return CheckResult(
@@ -89,9 +88,9 @@ def hidden_row(ctx: Ctx, first: Returned) -> CheckResult:
             message=f"dx for the same input changed after another input's {between} ran in "
             "between: the backward reads state left by an earlier call (a global, or an attribute)",
         )
-    later = ctx.grads(plan.hidden["A2"]).arrays[0]
-    a2 = Case("A with a new dout", a.x, a.gamma, a.beta, plan.hidden["dy2"])
-    want, want_first = sources.derived(spec, a2).dx, sources.derived(spec, a).dx
+    later = ev.grads(plan.hidden["A2"]).arrays[0]
+    assert ev.refs.derived_new_dout is not None  # computed with the references (evidence.py)
+    want, want_first = ev.refs.derived_new_dout.dx, ev.cases[0].derived.dx
     stale = same(later, first.arrays[0]) or same(later, b.arrays[0])
     if stale and not same(want, want_first):
         return CheckResult(
@@ -126,22 +125,21 @@ def _param(bn_param: dict[str, Any], key: str) -> np.ndarray | str:
     return "nothing" if value is None else f"a {type(value).__name__}"
 
 
-def running_rows(ctx: Ctx) -> list[CheckResult]:
-    plan, spec, run = ctx.plan, ctx.spec, ctx.plan.running
+def running_row(ev: Evidence) -> CheckResult:
+    """One train step from empty and from given running statistics, in the spec's convention."""
+    plan, spec, run = ev.plan, ev.spec, ev.plan.running
     a = plan.cases[0]
     zeros = np.zeros_like(a.gamma)
-    rows = []
     starts: tuple[tuple[str, str, tuple[np.ndarray, np.ndarray]], ...] = (
         ("from empty", "fresh", (zeros, zeros)),
         ("from given", "given", (run["rm0"], run["rv0"])),
     )
     x = a.x.astype(np.float64)
     # the dtype the submission computes in, as for its gradients (float32: float32 tolerance)
-    dtype = computed_in(ctx.grads(plan.main[0]).dtypes[0], a.x.dtype)
-    rtol = ctx.options.tolerances.for_pair("reference", dtype)
+    rtol = ev.options.tolerances.for_pair("reference", ev.dtype)
     notes: dict[str, str] = {}  # a harmless shape, noted once per key
     for label, op, start in starts:
-        bn = ctx.replies[run[op]]["bn_param"]
+        bn = ev.replies[run[op]]["bn_param"]
         want = running_update(start[0], start[1], x, spec)
         stored = [_param(bn, k) for k in _RUNNING]
         problem = next(
@@ -157,40 +155,57 @@ def running_rows(ctx: Ctx) -> list[CheckResult]:
             if not _matches(got, want, running_terms(start[0], start[1], x, spec), rtol):
                 problem = "running_mean/running_var " + _which_convention(got, start, x, spec, rtol)
         if problem:
-            rows.append(
-                CheckResult(
-                    "running stats",
-                    False,
-                    f"{spec.running} convention",
-                    message=f"after one train step {label}: {problem}",
-                )
+            return CheckResult(
+                "running stats",
+                False,
+                f"{spec.running} convention",
+                message=f"after one train step {label}: {problem}",
             )
-            break
         for k, g, w in zip(_RUNNING, stored, want, strict=True):
             if isinstance(g, np.ndarray) and g.shape != w.shape:
                 notes.setdefault(k, _harmless(k, g.shape, w.shape))
-    else:
-        rows.append(
-            CheckResult(
-                "running stats", True, f"{spec.running} convention, momentum {spec.momentum}"
-            )
+    ev.notes.extend(notes.values())
+    return CheckResult(
+        "running stats", True, f"{spec.running} convention, momentum {spec.effective_momentum}"
+    )
+
+
+def eval_row(ev: Evidence) -> CheckResult:
+    """An eval ('test') forward uses the running statistics it is given, not the batch's."""
+    plan, spec, run = ev.plan, ev.spec, ev.plan.running
+    pair = "submission vs reference with running stats"
+    raised = call_error(ev.replies[run["eval"]])
+    if raised is not None:
+        fn = ev.target.names.get("forward", "the forward")
+        return CheckResult(
+            "eval mode",
+            False,
+            pair,
+            message=f"bncheck made an eval-mode call (bn_param['mode'] = 'test') to check the "
+            f"running statistics, and {fn} raised {raised}: in test mode it must normalize "
+            "with bn_param's running_mean and running_var",
         )
-        ctx.notes.extend(notes.values())
     b = plan.hidden["case_b"].astype(np.float64)
-    out = returned(ctx.target, ctx.replies[run["eval"]], "forward").arrays[0]
+    try:
+        out = ev.forward_out(run["eval"])
+    except SubmissionError as exc:  # None, or (None, None): the eval branch left unfinished
+        return CheckResult(
+            "eval mode",
+            False,
+            pair,
+            message=f"bncheck made an eval-mode call (bn_param['mode'] = 'test') to check the "
+            f"running statistics: {exc.message}",
+        )
     y = forward_eval(b.x, b.gamma, b.beta, run["rm0"], run["rv0"], spec)
     diff = compare(
-        out, y, "eval", ctx.options.tolerances.for_pair("reference", out.dtype), spec.axes
+        out, y, "eval", ev.options.tolerances.for_pair("reference", out.dtype), spec.axes
     )
-    rows.append(
-        merge(
-            "eval mode",
-            "submission vs reference with running stats",
-            [diff],
-            ("submission", "reference"),
-        )
+    return merge(
+        "eval mode",
+        pair,
+        [diff],
+        ("submission", "reference"),
     )
-    return rows
 
 
 _RUNNING = ("running_mean", "running_var")
@@ -251,12 +266,14 @@ def _which_convention(
 ) -> str:
     """Name the convention the submission's running statistics follow, if it is a known one."""
     other: Running = "pytorch" if spec.running == "cs231n" else "cs231n"
-    swapped = f"momentum semantics swapped (momentum {spec.momentum} used as 1 - momentum)"
+    swapped = (
+        f"momentum semantics swapped (momentum {spec.effective_momentum} used as 1 - momentum)"
+    )
     candidates = {
-        swapped: dataclasses.replace(spec, momentum=1 - spec.momentum),
-        f"the {other} convention": dataclasses.replace(spec, running=other, momentum=-1.0),
-        f"the {other} convention with momentum {spec.momentum}": dataclasses.replace(
-            spec, running=other
+        swapped: dataclasses.replace(spec, momentum=1 - spec.effective_momentum),
+        f"the {other} convention": dataclasses.replace(spec, running=other, momentum=None),
+        f"the {other} convention with momentum {spec.effective_momentum}": dataclasses.replace(
+            spec, running=other, momentum=spec.effective_momentum
         ),
     }
     for name, alt in candidates.items():
@@ -266,8 +283,9 @@ def _which_convention(
     return "are wrong"
 
 
-def directions_row(ctx: Ctx, first: Returned) -> CheckResult:
-    plan, a = ctx.plan, ctx.plan.cases[0]
+def directions_row(ev: Evidence) -> CheckResult:
+    """The backward against the submission's own forward: ⟨w, J v⟩ = ⟨Jᵀw, v⟩."""
+    plan, a, first = ev.plan, ev.plan.cases[0], ev.cases[0].submission
     name, pair = "self-consistency", f"⟨w, J v⟩ = ⟨Jᵀw, v⟩ on {len(plan.dirs)} random directions"
     dtype = first.dtypes[0]
     if dtype != a.x.dtype:
@@ -294,7 +312,7 @@ def directions_row(ctx: Ctx, first: Returned) -> CheckResult:
     outs: dict[tuple[int, int], np.ndarray] = {}  # its own forward at x ± h·v, per direction
     for i, ops in enumerate(plan.dir_ops):
         for sign, op in zip((1, -1), ops, strict=True):
-            out = returned(ctx.target, ctx.replies[op], "forward").arrays[0]
+            out = ev.forward_out(op)
             if not comparable(out.shape, a.x.shape):
                 return CheckResult(
                     name,
@@ -308,7 +326,7 @@ def directions_row(ctx: Ctx, first: Returned) -> CheckResult:
     check = directional_check(
         lambda i, sign: outs[i, sign], (dx, dgamma, dbeta), a.dy.astype(np.float64), plan.dirs, step
     )
-    limit = 1e-7 if a.x.dtype != np.float32 else 1e-2
+    limit = ev.options.tolerances.for_directions(a.x.dtype)
     if check.rel_err <= limit:
         return CheckResult(name, True, pair, max_rel_err=check.rel_err)
     return CheckResult(

@@ -1,21 +1,21 @@
-"""Frozen results of a verify run: plain text, rich, HTML and JSON.
+"""Frozen results of a verify run: data, and the JSON form of that data.
 
-rich is imported only by ``bncheck.report``; ``__rich__`` delegates there lazily.
+Renderers (plain text, rich, HTML) live in ``bncheck.report.verify`` and are chosen by
+the result's type; the three display methods below only hand the object over, because
+``print``, rich and Jupyter look for them on the object itself.
 """
 
 from __future__ import annotations
 
-import html
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CheckResult", "VerifyResult"]
+__all__ = ["SCHEMA_VERSION", "CheckResult", "VerifyResult"]
 
-
-def _num(v: float | None) -> str:
-    return "-" if v is None else f"{v:.1e}"
+# The JSON of a verify result (README, "JSON output"); raised when a field changes meaning
+# or disappears, not when one is added.
+SCHEMA_VERSION = 1
 
 
 def _json_float(v: float | None) -> float | None:
@@ -25,7 +25,7 @@ def _json_float(v: float | None) -> float | None:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One named check, e.g. "dx" with pair "submission vs derived (float64)"."""
+    """One row, e.g. check ``dx-vs-derived``: "dx" with pair "submission vs derived (float64)"."""
 
     name: str
     passed: bool | None  # None: skipped, and ``message`` says why
@@ -35,7 +35,8 @@ class CheckResult:
     worst_index: tuple[int, ...] | None = None
     message: str = ""
     exact: bool | None = None
-    worst: str = ""  # "[3, 1] in random (8, 5): 0.1234 vs 0.1240"
+    worst: str = ""  # "[3, 1] in random (8, 5): submission 0.1234 vs derived 0.1240"
+    id: str = ""  # the check's stable id in the battery (bncheck.check.battery.CHECKS)
 
     @property
     def title(self) -> str:
@@ -47,24 +48,23 @@ class CheckResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "id": self.id,
             "name": self.name,
+            "status": self.status,
             "passed": self.passed,
             "pair": self.pair,
+            "exact": self.exact,
             "max_abs_err": _json_float(self.max_abs_err),
             "max_rel_err": _json_float(self.max_rel_err),
             "worst_index": None if self.worst_index is None else list(self.worst_index),
+            "worst": self.worst,
             "message": self.message,
         }
 
     def __str__(self) -> str:
-        line = f"[{self.status:>4}] {self.title}"
-        if self.max_abs_err is not None:
-            line += f"  max|diff| {_num(self.max_abs_err)}  max rel {_num(self.max_rel_err)}"
-        if self.worst and self.passed is False and self.worst not in self.message:
-            line += f"\n       worst {self.worst}"
-        if self.message and self.passed is not True:
-            line += f"\n       {self.message}"
-        return line
+        from bncheck.report.verify import text
+
+        return text(self)
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,7 @@ class VerifyResult:
     conventions: tuple[tuple[str, str], ...] = ()
     notes: tuple[str, ...] = ()
     steps: tuple[tuple[float, float], ...] = field(default=())  # (h, error) on request
+    read_it: str = ""  # one sentence: what the rows say together (bncheck.check.reading)
 
     @property
     def passed(self) -> bool:
@@ -95,24 +96,41 @@ class VerifyResult:
             return f"PASSED: all {sum(c.passed is True for c in self.checks)} checks"
         return f"FAILED: {len(self.failures)} of {len(self.checks)} checks"
 
-    def to_json(self) -> str:
-        data = {
+    def __getitem__(self, check_id: str) -> CheckResult:
+        """The row of one check: ``result["dx-vs-derived"]``."""
+        for c in self.checks:
+            if c.id == check_id:
+                return c
+        raise KeyError(f"no row for check {check_id!r} in this result")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON schema of a verify result (README, "JSON output")."""
+        from bncheck import __version__
+
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "bncheck_version": __version__,
             "passed": self.passed,
-            "style": self.style,
+            "verdict": self.verdict,
+            "read_it": self.read_it,
             "target": self.target,
+            "style": self.style,
             "seed": self.seed,
             "conventions": dict(self.conventions),
+            "notes": list(self.notes),
             "checks": [c.to_dict() for c in self.checks],
+            "steps": [{"h": h, "error": _json_float(e)} for h, e in self.steps],
         }
-        return json.dumps(data, indent=2, allow_nan=False, default=str)
+
+    def to_json(self) -> str:
+        import json
+
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False, default=str)
 
     def __str__(self) -> str:
-        lines = [f"bncheck verify {self.target} (style {self.style}, seed {self.seed})"]
-        lines += [str(c) for c in self.checks]
-        lines += [f"  {label}: {value}" for label, value in self.conventions]
-        lines += [f"  note: {n}" for n in self.notes]
-        lines.append(self.verdict)
-        return "\n".join(lines)
+        from bncheck.report.verify import text
+
+        return text(self)
 
     def __rich__(self) -> Any:
         from bncheck.report.verify import render
@@ -120,29 +138,6 @@ class VerifyResult:
         return render(self)
 
     def _repr_html_(self) -> str:
-        rows = "".join(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>".format(
-                *(
-                    html.escape(s)
-                    for s in (
-                        c.status,
-                        c.title,
-                        _num(c.max_abs_err),
-                        _num(c.max_rel_err),
-                        c.worst if c.passed is False else "",
-                        c.message if c.passed is not True else "",
-                    )
-                )
-            )
-            for c in self.checks
-        )
-        colour = "green" if self.passed else "red"
-        conv = "; ".join(f"{html.escape(k)}: {html.escape(v)}" for k, v in self.conventions)
-        return (
-            f"<div><b>bncheck verify</b> {html.escape(self.target)} "
-            f"(style {html.escape(self.style)}, seed {self.seed})"
-            "<table><tr><th></th><th>check</th><th>max |diff|</th><th>max rel</th>"
-            f"<th>worst</th><th>message</th></tr>{rows}</table>"
-            f"<p style='color:{colour}'><b>{html.escape(self.verdict)}</b></p>"
-            f"<p><small>{conv}</small></p></div>"
-        )
+        from bncheck.report.verify import html
+
+        return html(self)

@@ -78,10 +78,18 @@ def failure_error(
     )
 
 
-def spawn(target: Target, timeout: float = 60.0, policy: Policy | None = None) -> Running:
-    """Start the sandboxed child for ``target``; ``send(job(target, ops))`` when planned."""
+def spawn(
+    target: Target, timeout: float = 60.0, policy: Policy | None = None, reply: int = 0
+) -> Running:
+    """Start the sandboxed child for ``target``; ``send(job(target, ops))`` when planned.
+
+    ``reply``: a bound on the size of its reply (``plan.reply_bytes``); the limits on the
+    files it writes and on the reply read back grow to fit it, never below their defaults.
+    """
     preload = ("numpy", "torch") if target.style == "torch" else ("numpy",)
-    return runner.spawn(preload, Limits(wall=timeout), policy)
+    base = Limits(wall=timeout)
+    limits = Limits(wall=timeout, files=max(base.files, reply), reply=max(base.reply, reply))
+    return runner.spawn(preload, limits, policy)
 
 
 def job(target: Target, ops: list[dict[str, Any]]) -> Job:

@@ -1,23 +1,89 @@
-"""Rich rendering of a VerifyResult: the comparison table, the verdict, conventions and seed."""
+"""Renderers of a verify result: plain text, rich and HTML, chosen by the result's type.
+
+``bncheck.check.result`` holds the data; its ``__str__``, ``__rich__`` and ``_repr_html_``
+only hand the object to the functions here.
+"""
 
 from __future__ import annotations
 
+import html as _html
+from functools import singledispatch
 from typing import TYPE_CHECKING
 
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
+from bncheck.check.result import CheckResult, VerifyResult
 
 if TYPE_CHECKING:
-    from bncheck.check.result import VerifyResult
+    from rich.console import RenderableType
 
-__all__ = ["render"]
+__all__ = ["html", "render", "text"]
 
 _STYLE = {True: "green", False: "bold red", None: "yellow"}
 
 
-def _num(v: float | None) -> str:
-    return "" if v is None else f"{v:.1e}"
+def _num(v: float | None, empty: str = "") -> str:
+    return empty if v is None else f"{v:.1e}"
+
+
+@singledispatch
+def text(result: object) -> str:
+    """Plain text, as printed off a terminal and in assertion messages."""
+    raise TypeError(f"no text renderer for {type(result).__name__}")
+
+
+@text.register
+def _(c: CheckResult) -> str:
+    line = f"[{c.status:>4}] {c.title}"
+    if c.max_abs_err is not None:
+        line += f"  max|diff| {_num(c.max_abs_err, '-')}  max rel {_num(c.max_rel_err, '-')}"
+    if c.worst and c.passed is False and c.worst not in c.message:
+        line += f"\n       worst {c.worst}"
+    if c.message and c.passed is not True:
+        line += f"\n       {c.message}"
+    return line
+
+
+@text.register
+def _(r: VerifyResult) -> str:
+    lines = [f"bncheck verify {r.target} (style {r.style}, seed {r.seed})"]
+    lines += [text(c) for c in r.checks]
+    lines += [f"  {label}: {value}" for label, value in r.conventions]
+    lines += [f"  note: {n}" for n in r.notes]
+    lines.append(r.verdict)
+    if r.read_it:
+        lines.append(r.read_it)
+    return "\n".join(lines)
+
+
+def html(r: VerifyResult) -> str:
+    """A table for Jupyter (``VerifyResult._repr_html_``)."""
+    esc = _html.escape
+    rows = "".join(
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>".format(
+            *(
+                esc(s)
+                for s in (
+                    c.status,
+                    c.title,
+                    _num(c.max_abs_err, "-"),
+                    _num(c.max_rel_err, "-"),
+                    c.worst if c.passed is False else "",
+                    c.message if c.passed is not True else "",
+                )
+            )
+        )
+        for c in r.checks
+    )
+    colour = "green" if r.passed else "red"
+    conv = "; ".join(f"{esc(k)}: {esc(v)}" for k, v in r.conventions)
+    return (
+        f"<div><b>bncheck verify</b> {esc(r.target)} "
+        f"(style {esc(r.style)}, seed {r.seed})"
+        "<table><tr><th></th><th>check</th><th>max |diff|</th><th>max rel</th>"
+        f"<th>worst</th><th>message</th></tr>{rows}</table>"
+        f"<p style='color:{colour}'><b>{esc(r.verdict)}</b></p>"
+        f"<p>{esc(r.read_it)}</p>"
+        f"<p><small>{conv}</small></p></div>"
+    )
 
 
 def _yes(v: bool | None) -> str:
@@ -25,6 +91,11 @@ def _yes(v: bool | None) -> str:
 
 
 def render(result: VerifyResult) -> RenderableType:
+    """The terminal report: the comparison table, problems, conventions, verdict, reading."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title=None, show_edge=False, pad_edge=False, expand=False)
     table.add_column("", no_wrap=True)
     table.add_column("check")
@@ -51,7 +122,8 @@ def render(result: VerifyResult) -> RenderableType:
     if problems:
         parts.append(Text(""))
     for c in problems:
-        parts.append(Text(f"{c.status} {c.title}", style=_STYLE[c.passed]))
+        label = f"{c.status} {c.title}" + (f"  [{c.id}]" if c.id else "")
+        parts.append(Text(label, style=_STYLE[c.passed]))
         parts.append(Text(f"  {c.message}"))
     if result.steps:
         steps = Table("h", "max error / max |dx|", show_edge=False)
@@ -68,4 +140,6 @@ def render(result: VerifyResult) -> RenderableType:
     parts.append(Text(f"seed: {result.seed}", style="dim"))
     parts += [Text(f"note: {n}") for n in result.notes]
     parts.append(Text(result.verdict, style="bold green" if result.passed else "bold red"))
+    if result.read_it:
+        parts.append(Text(result.read_it))
     return Group(*parts)

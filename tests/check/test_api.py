@@ -84,11 +84,12 @@ def test_result_renders_as_text_html_json_and_rich() -> None:
     assert "<table>" in result._repr_html_()
     data = json.loads(result.to_json())
     assert data["passed"] is False and data["style"] == "cs231n"
-    keys = {"name", "passed", "pair", "max_abs_err", "max_rel_err", "worst_index", "message"}
-    assert all(set(c) == keys for c in data["checks"])
+    assert data["schema_version"] == 1 and data["read_it"].startswith("Read it: ")
+    assert {c["id"] for c in data["checks"] if not c["passed"]} == {"dgamma-shape", "dbeta-shape"}
     console = Console(width=120, record=True, file=io.StringIO())
     console.print(result)
-    assert "FAILED: 1 of" in console.export_text()
+    shown = console.export_text()
+    assert "FAILED: 2 of" in shown and "[dgamma-shape]" in shown
 
 
 def test_options_and_overrides() -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from bncheck.check.api import VerifyOptions, verify
-from bncheck.check.checks import CheckOptions
+from bncheck.check.evidence import CheckOptions
 from bncheck.check.inputs import make_cases
 from bncheck.check.plan import Plan, make_plan
 from bncheck.check.submission import Target

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bncheck.check.api import VerifyOptions, verify
-from bncheck.check.checks import CheckOptions
+from bncheck.check.evidence import CheckOptions
 from bncheck.examples import BUGS, CORRECT, path
 
 NO_TORCH = VerifyOptions(checks=CheckOptions(autograd="off"))
@@ -29,7 +29,7 @@ EXPECTED = {
     "bug_dmu_missing_1_over_m.py": ("dx", "submission vs derived (float64)", "dx differs at ["),
     "bug_unbiased_variance.py": ("out", "submission vs reference forward", "out differs at ["),
     "bug_eps_outside_sqrt.py": ("dx", "submission vs derived (float64)", "zero-variance feature"),
-    "bug_dgamma_keepdims.py": ("shapes", "strict", "(1, "),
+    "bug_dgamma_keepdims.py": ("dgamma shape", "like gamma", "(1, "),
     "bug_dx_missing_dvar.py": ("dx", "submission vs finite differences", "dx differs at ["),
     "bug_mutates_dout.py": ("mutation", "inputs and cache unchanged", "dout"),
     "bug_hidden_state.py": ("hidden state", "repeated", "earlier call"),
@@ -62,7 +62,8 @@ def test_wrong_dx_names_element_and_values(name: str) -> None:
 
 def test_shape_only_bug_fails_nothing_else() -> None:
     result = _verify("bug_dgamma_keepdims.py")
-    assert [c.name for c in result.failures] == ["shapes"]
+    assert [c.id for c in result.failures] == ["dgamma-shape", "dbeta-shape"]
+    assert "the values of out, dx, dgamma and dbeta are right" in result.read_it
 
 
 def test_mutation_only_bug_fails_nothing_else() -> None:

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from bncheck.check.api import VerifyOptions, check_backward, verify
-from bncheck.check.checks import CheckOptions
 from bncheck.check.compare import Tolerances, compare, gradient_terms
+from bncheck.check.evidence import CheckOptions
 from bncheck.check.inputs import make_case
 from bncheck.check.submission import SubmissionError, resolve_target
 from bncheck.cli import main
@@ -203,8 +203,9 @@ def test_running_mean_of_a_harmful_shape_fails_and_says_why(tmp_path: Path) -> N
 
 def test_dgamma_of_shape_1_d_stays_a_failure() -> None:
     result = verify(str(path("bug_dgamma_keepdims.py")), VerifyOptions(seed=0, checks=OFF))
-    assert [c.name for c in result.failures] == ["shapes"]
+    assert [c.id for c in result.failures] == ["dgamma-shape", "dbeta-shape"]
     assert "(1, " in result.failures[0].message
+    assert "gamma -= lr * dgamma fails on it" in result.failures[0].message
 
 
 # --- other normalizations in the same file; spatial batch norm from the name ---

@@ -33,6 +33,7 @@ FLOORS = {"demo-tiny-init": 0.0}
 def record(command: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("COLUMNS", "100")  # argparse wraps help text to the terminal width
     monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)  # plain text, as off a TTY
     # The sandbox line says which layers this machine allows (namespaces need unshare);
     # transcripts are recorded as on a Linux machine that has them all.
     from bncheck.runner import namespaces
@@ -42,6 +43,9 @@ def record(command: str, monkeypatch: pytest.MonkeyPatch) -> str:
     argv = shlex.split(command)
     assert argv[:2] == ["$", "bncheck"], f"transcript must start with '$ bncheck': {command}"
     out, err = io.StringIO(), io.StringIO()
+    if argv[2] == "verify":  # its autograd line says "cached" after a first run: warm it
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            main(argv[2:])
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(argv[2:])
     return f"{command}\n{out.getvalue()}{err.getvalue()}[exit {code}]\n"

@@ -1,0 +1,107 @@
+"""The "Read it:" line: what the rows of a verify report say together, in one sentence.
+
+Rows say which comparison failed; a student wants to know where to look. The rows of
+the battery (by id) are read together: which of out, dx, dgamma, dbeta are right, and
+which behaviour checks failed, and the sentence names the place of the mistake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bncheck.check.result import CheckResult
+
+__all__ = ["read_it"]
+
+_VALUES = ("out", "dx", "dgamma", "dbeta")
+_BEHAVIOUR = {
+    "dx-shape": "dx has the wrong shape",
+    "dgamma-shape": "dgamma has the wrong shape",
+    "dbeta-shape": "dbeta has the wrong shape",
+    "dtypes": "a gradient comes back in another dtype",
+    "mutation": "it changes an input in place",
+    "running-stats": "the running statistics are updated wrongly",
+    "eval-mode": "the eval-mode forward is wrong",
+    "sandbox": "it did something the sandbox refused",
+}
+
+
+def _verdicts(rows: Sequence[CheckResult]) -> dict[str, bool | None]:
+    """out/dx/dgamma/dbeta: False if any comparison of it failed, True if all ran and passed."""
+    out: dict[str, bool | None] = {}
+    for name in _VALUES:
+        mine = [c for c in rows if c.name == name and c.passed is not None]
+        out[name] = None if not mine else all(c.passed for c in mine)
+    return out
+
+
+def _join(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def read_it(rows: Sequence[CheckResult]) -> str:
+    """One sentence that ends every report, text and JSON."""
+    by_id = {c.id: c for c in rows}
+    if by_id.get("derived-vs-fd") and by_id["derived-vs-fd"].passed is False:
+        return (
+            "Read it: bncheck's own derivation disagrees with finite differences, so no verdict "
+            "on the submission can be trusted: please report this with the seed."
+        )
+    if by_id.get("hidden-state") and by_id["hidden-state"].passed is False:
+        return (
+            "Read it: the backward keeps state between calls (a global, an attribute, a cache of "
+            "its own), so later calls get an earlier call's answer and every value row after it "
+            "is suspect: compute each call from its own dout and cache."
+        )
+    values = _verdicts(rows)
+    wrong = [n for n in _VALUES if values[n] is False]
+    right = [n for n in _VALUES if values[n] is True]
+    behaviour = [why for i, why in _BEHAVIOUR.items() if i in by_id and by_id[i].passed is False]
+    if "eval-mode" in by_id and "made an eval-mode call" in by_id["eval-mode"].message:
+        behaviour = [
+            "the forward has no eval ('test') mode" if b == _BEHAVIOUR["eval-mode"] else b
+            for b in behaviour
+        ]
+    if not wrong and not behaviour:
+        if not any(c.passed is False for c in rows):
+            checked = _join(right) if right else "the gradients"
+            return f"Read it: {checked} match every reference, and every behaviour check passed."
+        failed = [c.id or c.name for c in rows if c.passed is False]
+        return f"Read it: the values are right; {_join(failed)} failed (see above)."
+    if not wrong:
+        values_right = f"the values of {_join(right)} are right, but " if right else ""
+        return f"Read it: {values_right}{_join(behaviour)}."
+    parts = []
+    if wrong:
+        parts.append(f"{_join(wrong)} {'is' if len(wrong) == 1 else 'are'} wrong")
+        if right:
+            parts[-1] += f"; {_join(right)} {'is' if len(right) == 1 else 'are'} right"
+    parts += behaviour
+    sentence = "Read it: " + "; ".join(parts)
+    return sentence + _where(values, by_id) + "."
+
+
+def _where(values: dict[str, bool | None], by_id: dict[str, CheckResult]) -> str:
+    """Where to look, from which values are right."""
+    out, dx, dgamma, dbeta = (values[n] for n in _VALUES)
+    if out is False:
+        return (
+            ", so the forward pass is wrong (the mean, the variance and its 1/m, eps inside the "
+            "square root): fix it first, the backward's rows follow from it"
+        )
+    if dx is False and dgamma is True and dbeta is True:
+        # dgamma = Σ dout·x̂ is right, so x̂ (and with out, the whole forward) is right
+        right = "the forward pass is right" if out is True else "x̂ is right"
+        where = f", so {right} and the mistake is in dx's formula"
+        if "dx-sums-to-zero" in by_id and by_id["dx-sums-to-zero"].passed is False:
+            where += " (Σ dx ≠ 0: look at the path through the mean, dmu, and its 1/m)"
+        else:
+            where += " (a path through the variance or the mean, dvar or dmu, is off)"
+        return where
+    if dx is not False and dbeta is not False and dgamma is False:
+        return ", so look at dgamma = Σ dout·x̂ over the batch (x̂, not x)"
+    if dx is not False and dgamma is not False and dbeta is False:
+        return ", so look at dbeta = Σ dout over the batch"
+    if dx is False and (dgamma is False or dbeta is False):
+        return ", so look at what every gradient shares: dout, gamma, or x̂ read back from the cache"
+    return ""
