@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "verify": "bncheck.cli.verify",
     "demo": "bncheck.cli.demo",
     "tour": "bncheck.cli.tour",
+    "grade": "bncheck.cli.grade",
 }
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3

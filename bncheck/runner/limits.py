@@ -72,6 +72,9 @@ class Policy:
     ctypes: bool = False
     signals: bool = False
     readable: tuple[str, ...] = field(default=())  # more folders it may read
+    # False (grade): the working copy is read-only; only its own TMPDIR and HOME are
+    # writable, so a results.json written into its cwd is refused (and flagged)
+    write_copy: bool = True
 
     def table(self) -> dict[str, Any]:
         return {

@@ -116,8 +116,8 @@ class Running:
             "names": dict(job.names),
             "ops": job.ops,
             "python_path": [site.USER_SITE] if site.USER_SITE in roots else [],
-            "writable": [str(work), str(self.root / "home"), str(self.root / "tmp")],
-            "readable": [*roots, *self.policy.readable, *folders.SYSTEM_READABLE],
+            "writable": self.writable(),
+            "readable": self.readable(roots),
             "table": self.policy.table(),
         }
         with open(self.io / "request.bin", "xb") as f:
@@ -126,6 +126,16 @@ class Running:
         with contextlib.suppress(BrokenPipeError):  # it died already: wait() says how
             self.process.stdin.write(b"go")
             self.process.stdin.close()
+
+    def writable(self) -> list[str]:
+        """Where the child may write: HOME, TMPDIR, and its copy unless the policy says not."""
+        work = [str(self.root / "work")] if self.policy.write_copy else []
+        return [*work, str(self.root / "home"), str(self.root / "tmp")]
+
+    def readable(self, roots: tuple[str, ...]) -> list[str]:
+        """Where it may read besides where it may write: Python, the policy's, the system's."""
+        work = [] if self.policy.write_copy else [str(self.root / "work")]
+        return [*work, *roots, *self.policy.readable, *folders.SYSTEM_READABLE]
 
     def _expire(self) -> None:
         with self._lock:

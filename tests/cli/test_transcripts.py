@@ -30,7 +30,16 @@ TRANSCRIPTS = sorted((ROOT / "cli").glob("*.txt"))
 FLOORS = {"demo-tiny-init": 0.0}
 
 
-def record(command: str, monkeypatch: pytest.MonkeyPatch) -> str:
+def record(command: str, monkeypatch: pytest.MonkeyPatch, files: Path | None = None) -> str:
+    """The transcript of ``command``; with ``files`` (a folder next to the transcript, e.g.
+    cli/grade/), it runs in a fresh copy of that folder, so it writes nothing in the repo."""
+    if files is not None:
+        import shutil
+        import tempfile
+
+        where = Path(tempfile.mkdtemp(prefix="bncheck-transcript-"))
+        shutil.copytree(files, where, dirs_exist_ok=True)
+        monkeypatch.chdir(where)
     monkeypatch.setenv("COLUMNS", "100")  # argparse wraps help text to the terminal width
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.delenv("FORCE_COLOR", raising=False)  # plain text, as off a TTY
@@ -59,7 +68,9 @@ def test_transcript_is_current(
     if recorded_with_torch(golden) and importlib.util.find_spec("torch") is None:
         pytest.skip("recorded with torch installed (its autograd rows); pip install torch==2.13.0")
     floor = FLOORS.get(path.stem, ROUND_OFF)
-    check_golden(path, record(golden.splitlines()[0], monkeypatch), update_goldens, round_off=floor)
+    files = path.with_suffix("") if path.with_suffix("").is_dir() else None
+    text = record(golden.splitlines()[0], monkeypatch, files)
+    check_golden(path, text, update_goldens, round_off=floor)
 
 
 def recorded_with_torch(golden: str) -> bool:

@@ -1,0 +1,472 @@
+"""The grading rubric: which functions are graded, points per check id, and the sandbox's limits.
+
+A rubric is TOML (``DEFAULT_RUBRIC`` is the built-in one, with comments; ``bncheck grade
+--init-rubric FILE`` writes it out). ``load_rubric`` validates every key, type, range and
+check id at the boundary, with errors that name the file, the table and the key, so the
+engine trusts what it gets. Check ids are those of ``bncheck.check.battery.CHECKS``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from bncheck.errors import UsageError, did_you_mean
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+if TYPE_CHECKING:
+    from bncheck.check.api import VerifyOptions
+
+__all__ = ["DEFAULT_RUBRIC", "NORMS", "GradedFunction", "Rubric", "load_rubric", "parse_rubric"]
+
+NORMS = ("infer", "batchnorm", "spatial_batchnorm")
+STYLES = ("cs231n", "plain", "torch")
+DTYPES = ("float64", "float32")
+# Normalizations bncheck does not check yet: refused, never graded as batch norm.
+_LATER = {
+    "layernorm": "layer normalization",
+    "groupnorm": "group normalization",
+    "spatial_groupnorm": "group normalization",
+    "instancenorm": "instance normalization",
+    "rmsnorm": "RMS normalization",
+}  # a name that says another norm (norm_named) is refused too
+_MODULE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+_MAX_BYTES = 1 << 20
+
+DEFAULT_RUBRIC = """\
+# bncheck grade rubric (TOML). Write this file with: bncheck grade --init-rubric rubric.toml
+# then edit it and grade with: bncheck grade SUBMISSIONS --rubric rubric.toml
+#
+# Rules the grader applies:
+# - Each [[functions]] entry is graded on its own, with the checks of `bncheck verify`
+#   (`bncheck verify --list-checks` prints their ids). A check listed under
+#   [functions.points] earns its points when it passes; a check not listed still runs
+#   and is shown to the student with 0 points.
+# - A check that does not apply to the style the student wrote in (running-stats and
+#   eval-mode need a cs231n forward) earns 0 of its points; the maximum stays the same.
+# - sandbox carries 0 points, but a refusal of the sandbox (importing bncheck, writing
+#   a file, the network, another student's folder) gives 0 for the whole function and a
+#   flag in the instructor's report.
+# - A function that cannot be loaded or run (syntax error, crash, time or memory limit)
+#   gets 0 and a "could not load" flag. With optional = true, a student whose file
+#   does not define the function gets 0 of its points and no flag.
+# - Checks listed in hidden are shown to students only after the due date (Gradescope's
+#   "after_due_date"); they count toward the score at once.
+# - feedback: text added to a check's output when it fails.
+# - derived-vs-fd checks bncheck itself: it takes no points. The *-vs-autograd checks
+#   run only with autograd = true.
+
+timeout = 60.0              # seconds per function per student: start-up, import, every call
+memory_mib = 4096           # the child's address space (torch alone maps ~1.5 GiB)
+forbid_imports = ["bncheck"]  # "bncheck" is always forbidden; add "torch" for numpy only
+write_files = false         # may a submission write files in its working copy?
+dtype = "float64"           # of the inputs; "float32" for an assignment in float32
+degenerate = true           # also zero-variance features, variance << eps, N = 1, mean 1e4
+autograd = false            # also compare with torch autograd (needs torch; slower)
+
+[[functions]]
+name = "batchnorm_backward"  # graded with its forward, batchnorm_forward (cs231n style)
+norm = "infer"              # infer (from the name) | batchnorm | spatial_batchnorm
+style = "cs231n"            # cs231n | plain | torch; leave out to detect it
+hidden = ["running-stats"]
+
+[functions.points]          # 10 points
+out-vs-reference = 1.0
+dx-vs-derived = 2.5
+dx-vs-fd = 1.5
+dgamma-vs-derived = 0.75
+dgamma-vs-fd = 0.25
+dbeta-vs-derived = 0.75
+dbeta-vs-fd = 0.25
+dx-shape = 0.25
+dgamma-shape = 0.25
+dbeta-shape = 0.25
+dx-sums-to-zero = 0.25
+mutation = 0.5
+hidden-state = 0.5
+running-stats = 0.5
+eval-mode = 0.5
+sandbox = 0.0
+
+[functions.feedback]
+dx-vs-derived = "dx reaches x through xhat, the mean and the variance: add all three paths."
+running-stats = "In train mode: running = momentum * running + (1 - momentum) * batch."
+eval-mode = "In test mode, normalize with running_mean and running_var, not the batch's."
+
+[[functions]]
+name = "batchnorm_backward_alt"  # the simplified backward; its forward is batchnorm_forward
+style = "cs231n"
+optional = true             # not written: 0 of its points, no "could not load" flag
+
+[functions.points]          # 10 points: the forward is graded above, so dx carries more
+dx-vs-derived = 3.5
+dx-vs-fd = 2.0
+dgamma-vs-derived = 1.0
+dgamma-vs-fd = 0.25
+dbeta-vs-derived = 1.0
+dbeta-vs-fd = 0.25
+dx-shape = 0.25
+dgamma-shape = 0.25
+dbeta-shape = 0.25
+dx-sums-to-zero = 0.25
+mutation = 0.5
+hidden-state = 0.5
+sandbox = 0.0
+
+[functions.feedback]
+dx-vs-derived = "Simplify on paper: dx = gamma/(N*std) * (N*dout - sum(dout) - xhat*sum(dout*xhat))"
+
+[[functions]]
+name = "spatial_batchnorm_backward"  # (N, C, H, W): statistics over N, H and W
+style = "cs231n"
+hidden = ["running-stats"]
+
+[functions.points]          # 10 points
+out-vs-reference = 1.0
+dx-vs-derived = 2.5
+dx-vs-fd = 1.5
+dgamma-vs-derived = 0.75
+dgamma-vs-fd = 0.25
+dbeta-vs-derived = 0.75
+dbeta-vs-fd = 0.25
+dx-shape = 0.25
+dgamma-shape = 0.25
+dbeta-shape = 0.25
+dx-sums-to-zero = 0.25
+mutation = 0.5
+hidden-state = 0.5
+running-stats = 0.5
+eval-mode = 0.5
+sandbox = 0.0
+
+[functions.feedback]
+dx-vs-derived = "Reshape (N, C, H, W) to (N*H*W, C), call your batchnorm_backward, reshape back."
+"""
+
+
+@dataclass(frozen=True)
+class GradedFunction:
+    """One function of the rubric and the points of its checks."""
+
+    # the function graded: "batchnorm_backward" (cs231n style: with its forward),
+    # "batchnorm_backward_alt", "spatial_batchnorm_backward", or a torch Function class
+    name: str
+    norm: str = "infer"  # infer (from the name) | batchnorm | spatial_batchnorm
+    style: str | None = None  # None: detected; cs231n | plain | torch
+    optional: bool = False  # missing from a file: 0 points, but no "could not load" flag
+    points: Mapping[str, float] = field(default_factory=dict)  # check id -> points
+    hidden: frozenset[str] = frozenset()  # ids students see only after the due date
+    feedback: Mapping[str, str] = field(default_factory=dict)  # id -> text when it fails
+
+    @property
+    def max_points(self) -> float:
+        return sum(self.points.values())
+
+    def points_for(self, check: str) -> float:
+        return self.points.get(check, 0.0)
+
+    def visibility(self, check: str) -> Literal["visible", "after_due_date"]:
+        return "after_due_date" if check in self.hidden else "visible"
+
+
+@dataclass(frozen=True)
+class Rubric:
+    functions: tuple[GradedFunction, ...]
+    timeout: float = 60.0  # seconds per function per student
+    memory_mib: int = 4096
+    forbid_imports: tuple[str, ...] = ("bncheck",)  # the audit hook's table
+    write_files: bool = False  # may a submission write files in its working copy?
+    dtype: str = "float64"
+    degenerate: bool = True
+    autograd: bool = False  # compare with torch autograd too (when torch is installed)
+    source: str = ""  # the TOML text
+    digest: str = ""  # sha256 of the canonical data (``canonical``), for the journal
+
+    @property
+    def max_points(self) -> float:
+        return sum(f.max_points for f in self.functions)
+
+    def canonical(self) -> dict[str, Any]:
+        """The rubric as data, defaults filled in: what ``digest`` hashes (comments,
+        spacing and key order do not count)."""
+        return {
+            "timeout": self.timeout,
+            "memory_mib": self.memory_mib,
+            "forbid_imports": list(self.forbid_imports),
+            "write_files": self.write_files,
+            "dtype": self.dtype,
+            "degenerate": self.degenerate,
+            "autograd": self.autograd,
+            "functions": [
+                {
+                    "name": f.name,
+                    "norm": f.norm,
+                    "style": f.style,
+                    "optional": f.optional,
+                    "points": dict(f.points),
+                    "hidden": sorted(f.hidden),
+                    "feedback": dict(f.feedback),
+                }
+                for f in self.functions
+            ],
+        }
+
+    def verify_options(self, function: GradedFunction, seed: int) -> VerifyOptions:
+        """The options of ``bncheck.check.api.verify`` for one function of one student.
+
+        The rubric's memory limit is not among them yet (``VerifyOptions`` has no field
+        for it); the grader passes it to the runner's ``Limits``.
+        """
+        from bncheck.check.api import VerifyOptions
+        from bncheck.check.evidence import CheckOptions
+        from bncheck.runner import Policy
+        from bncheck.spec import get_spec
+
+        return VerifyOptions(
+            spec=get_spec("batchnorm" if function.norm == "infer" else function.norm),
+            seed=seed,
+            style=function.style,
+            degenerate=self.degenerate,
+            dtype=self.dtype,
+            timeout=self.timeout,
+            checks=CheckOptions(autograd="auto" if self.autograd else "off"),
+            policy=Policy(forbid_imports=self.forbid_imports),
+            infer_norm=function.norm == "infer",
+        )
+
+
+# ------------------------------------------------------------------ loading
+
+
+def load_rubric(path: Path | None = None) -> Rubric:
+    """The rubric in ``path``, validated; None: the default."""
+    if path is None:
+        return parse_rubric(DEFAULT_RUBRIC, "the default rubric")
+    try:
+        data = Path(path).read_bytes()[: _MAX_BYTES + 1]
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read the rubric {path}: {exc.strerror or exc}",
+            "write one with: bncheck grade --init-rubric rubric.toml",
+            code="bad-rubric",
+        ) from None
+    if len(data) > _MAX_BYTES:
+        raise UsageError(f"{path}: a rubric of over 1 MiB?", "give the rubric's TOML file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(
+            f"{path} is not UTF-8 text", "save it as UTF-8", code="bad-rubric"
+        ) from None
+    return parse_rubric(text, str(path))
+
+
+def parse_rubric(text: str, where: str = "the rubric") -> Rubric:
+    """A rubric from its TOML text; ``where`` names it in errors (a file name)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(
+            f"{where}: not valid TOML: {exc}",
+            "fix that line; bncheck grade --init-rubric FILE writes a commented example",
+            code="bad-rubric",
+        ) from None
+    read = _Reader(where)
+    read.keys(data, _TOP, "")
+    functions = read.value(data, "functions", list, "", required=True)
+    if not functions:
+        raise read.error("", "functions", "is empty", "add at least one [[functions]] table")
+    graded = tuple(read.function(f, n) for n, f in enumerate(functions, 1))
+    names = [f.name for f in graded]
+    for name in names:
+        if names.count(name) > 1:
+            raise read.error("[[functions]]", "name", f"{name!r} is graded twice", "keep one")
+    autograd = read.value(data, "autograd", bool, "", default=False)
+    if not autograd:
+        for f in graded:
+            scored = [c for c, p in f.points.items() if c.endswith("-vs-autograd") and p > 0]
+            if scored:
+                raise read.error(
+                    read.table(f.name),
+                    f"points.{scored[0]}",
+                    "has points, but autograd = false: that check never runs",
+                    "set autograd = true at the top of the rubric, or give it 0 points",
+                )
+    rubric = Rubric(
+        functions=graded,
+        timeout=read.timeout(data),
+        memory_mib=read.memory(data),
+        forbid_imports=read.forbid(data),
+        write_files=read.value(data, "write_files", bool, "", default=False),
+        dtype=read.choice(data, "dtype", DTYPES, "", "float64"),
+        degenerate=read.value(data, "degenerate", bool, "", default=True),
+        autograd=autograd,
+        source=text,
+    )
+    canonical = json.dumps(rubric.canonical(), sort_keys=True, separators=(",", ":"))
+    return replace(rubric, digest=hashlib.sha256(canonical.encode()).hexdigest())
+
+
+_TOP = (
+    *("timeout", "memory_mib", "forbid_imports", "write_files"),
+    *("dtype", "degenerate", "autograd", "functions"),
+)
+_FUNCTION = ("name", "norm", "style", "optional", "points", "hidden", "feedback")
+_TYPES = {bool: "true or false", list: "a list", dict: "a table", str: "a string"}
+
+
+class _Reader:
+    """Validation with errors that say where: file, table, key."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def error(self, table: str, key: str, problem: str, hint: str = "") -> UsageError:
+        at = f"{table}, key {key}" if table else f"key {key}"
+        return UsageError(f"{self.where}: {at} {problem}", hint, code="bad-rubric")
+
+    @staticmethod
+    def table(name: str) -> str:
+        return f"[[functions]] {name!r}"
+
+    def keys(self, data: dict[str, Any], allowed: tuple[str, ...], table: str) -> None:
+        for key in data:
+            if key not in allowed:
+                hint = did_you_mean(key, allowed) or f"known keys: {', '.join(allowed)}"
+                raise self.error(table, key, "is not a rubric key", hint)
+
+    def value(
+        self,
+        data: dict[str, Any],
+        key: str,
+        kind: type,
+        table: str,
+        default: Any = None,
+        required: bool = False,
+    ) -> Any:
+        if key not in data:
+            if required:
+                raise self.error(table, key, "is missing", "see bncheck grade --init-rubric")
+            return default
+        value = data[key]
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise self.error(table, key, f"must be {_TYPES[kind]}, not {value!r}")
+        return value
+
+    def number(self, data: dict[str, Any], key: str, table: str, default: float) -> float:
+        value = data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.error(table, key, f"must be a number, not {value!r}")
+        if not math.isfinite(value):
+            raise self.error(table, key, f"must be finite, not {value}")
+        return float(value)
+
+    def choice(
+        self, data: dict[str, Any], key: str, choices: tuple[str, ...], table: str, default: Any
+    ) -> Any:
+        value = self.value(data, key, str, table, default)
+        if value is not None and value not in choices:
+            hint = f"{did_you_mean(value, choices)} choose one of: {', '.join(choices)}"
+            raise self.error(table, key, f"cannot be {value!r}", hint.strip())
+        return value
+
+    def timeout(self, data: dict[str, Any]) -> float:
+        value = self.number(data, "timeout", "", 60.0)
+        if not 0 < value <= 86_400:
+            raise self.error("", "timeout", f"must be above 0 and at most 86400 s, not {value:g}")
+        return value
+
+    def memory(self, data: dict[str, Any]) -> int:
+        value = data.get("memory_mib", 4096)
+        if isinstance(value, bool) or not isinstance(value, int) or not 64 <= value <= 1 << 20:
+            raise self.error(
+                "", "memory_mib", f"must be a whole number of MiB from 64 to 1048576, not {value!r}"
+            )
+        return value
+
+    def forbid(self, data: dict[str, Any]) -> tuple[str, ...]:
+        modules = self.value(data, "forbid_imports", list, "", default=["bncheck"])
+        for m in modules:
+            if not isinstance(m, str) or not _MODULE.match(m):
+                raise self.error("", "forbid_imports", f"holds {m!r}, not a module name")
+            if m == "numpy":
+                raise self.error(
+                    "", "forbid_imports", "cannot hold numpy", "every submission computes with it"
+                )
+        return tuple(dict.fromkeys(["bncheck", *modules]))  # bncheck always, once
+
+    def function(self, data: Any, n: int) -> GradedFunction:
+        from bncheck.check.submission import norm_named
+
+        if not isinstance(data, dict):
+            raise self.error("", "functions", "must be a list of tables: [[functions]]")
+        name = self.value(data, "name", str, f"[[functions]] #{n}", required=True)
+        table = self.table(name)
+        if not name.isidentifier():
+            raise self.error(table, "name", "must be a Python name (a function or class)")
+        self.keys(data, _FUNCTION, table)
+        raw = data.get("norm")
+        if isinstance(raw, str) and raw in _LATER:
+            raise self.error(
+                table,
+                "norm",
+                f"asks for {_LATER[raw]}, which bncheck does not check yet",
+                "grade batch-norm functions only (batchnorm_backward, spatial_batchnorm_backward)",
+            )
+        named = norm_named(name)
+        if named not in ("batchnorm", "spatial_batchnorm"):
+            raise self.error(
+                table,
+                "name",
+                f"{name!r} looks like {_LATER.get(named, named)}, which bncheck does not check yet",
+                "grade batch-norm functions only (batchnorm_backward, spatial_batchnorm_backward)",
+            )
+        norm = self.choice(data, "norm", NORMS, table, "infer")
+        style = self.choice(data, "style", STYLES, table, None)
+        optional = self.value(data, "optional", bool, table, default=False)
+        points = self.value(data, "points", dict, table, default={})
+        checked = {c: self.number(points, c, f"{table}.points", 0.0) for c in points}
+        for c, p in checked.items():
+            self.check_id(c, f"{table}.points", style)
+            if p < 0:
+                raise self.error(f"{table}.points", c, f"must be 0 or more, not {p:g}")
+            if c == "derived-vs-fd" and p > 0:
+                raise self.error(
+                    f"{table}.points", c, "checks bncheck itself, not the submission", "give it 0"
+                )
+        hidden = self.value(data, "hidden", list, table, default=[])
+        for c in hidden:
+            self.check_id(c, f"{table}.hidden", style)
+        feedback = self.value(data, "feedback", dict, table, default={})
+        for c in feedback:
+            self.check_id(c, f"{table}.feedback", style)
+            self.value(feedback, c, str, f"{table}.feedback")
+        return GradedFunction(
+            name, norm, style, optional, checked, frozenset(hidden), dict(feedback)
+        )
+
+    def check_id(self, check: Any, table: str, style: str | None) -> None:
+        from bncheck.check.battery import CHECKS, IDS
+
+        if not isinstance(check, str) or check not in IDS:
+            hint = did_you_mean(str(check), IDS, n=2) or "bncheck verify --list-checks shows them"
+            raise self.error(table, str(check), "is not a check id", hint)
+        styles = next(c.styles for c in CHECKS if c.id == check)
+        if style is not None and style not in styles:
+            raise self.error(
+                table,
+                check,
+                f"never runs on style = {style!r} (it needs {' or '.join(styles)})",
+                "remove it, or change the function's style",
+            )
