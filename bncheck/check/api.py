@@ -37,7 +37,15 @@ from bncheck.errors import BncheckError, UsageError
 from bncheck.runner import Outcome, Policy
 from bncheck.spec import SPECS, NormSpec, get_spec
 
-__all__ = ["VerifyOptions", "assert_gradients_close", "check_backward", "verify"]
+__all__ = [
+    "VerifyOptions",
+    "assert_gradients_close",
+    "battery",
+    "check_backward",
+    "judge",
+    "options_for",
+    "verify",
+]
 
 
 def _fresh_seed() -> int:
@@ -106,7 +114,9 @@ def _shapes(options: VerifyOptions) -> tuple[tuple[int, ...], ...]:
     return tuple(shapes)
 
 
-def _cases(options: VerifyOptions) -> tuple[Case, ...]:
+def battery(options: VerifyOptions) -> tuple[Case, ...]:
+    """The cases of one run: drawn from the seed (or ``options.shapes``), the degenerate
+    ones, and ``inputs.fixed_cases`` when torch autograd is compared."""
     if options.dtype not in ("float64", "float32"):
         raise UsageError(f"dtype must be float64 or float32, not {options.dtype!r}")
     seed = options.seed
@@ -123,7 +133,7 @@ def _cases(options: VerifyOptions) -> tuple[Case, ...]:
     return cases
 
 
-def _inferred(name: str, options: VerifyOptions) -> VerifyOptions:
+def options_for(name: str, options: VerifyOptions) -> VerifyOptions:
     """The options for the function ``name``: spatial batch norm when its name says so,
     or when every shape asked for is 4-D (N, C, H, W).
 
@@ -140,7 +150,7 @@ def _inferred(name: str, options: VerifyOptions) -> VerifyOptions:
     return dataclasses.replace(options, spec=spec)
 
 
-def _result(
+def judge(
     target: Target,
     plan: Plan,
     replies: list[dict[str, Any]],
@@ -148,6 +158,10 @@ def _result(
     outcome: Outcome | None = None,
     refs: References | None = None,
 ) -> VerifyResult:
+    """Judge the replies to ``plan``: the battery on the evidence, as a VerifyResult.
+
+    ``refs``: the references if they were computed while the child ran; else here.
+    """
     refs = refs or references(plan, options.checks)
     evidence = gather(target, plan, replies, options.checks, refs, outcome)
     rows = run_battery(evidence)
@@ -184,8 +198,8 @@ def verify(text: str, options: VerifyOptions | None = None) -> VerifyResult:
     """Run the battery on the submission named by ``PATH`` or ``PATH:FUNCTION``, sandboxed."""
     options = options or VerifyOptions()
     target = resolve_target(text, options.style, f"{options.spec.name}_backward")
-    options = _inferred(target.names.get("function") or target.names["backward"], options)
-    plan = make_plan(target, options.spec, _cases(options), options.seed)
+    options = options_for(target.names.get("function") or target.names["backward"], options)
+    plan = make_plan(target, options.spec, battery(options), options.seed)
     # The child starts Python and numpy (~0.1 s) while we copy its folder; its file-size
     # limit fits the reply to this plan (a (2048, 2048) check sends back ~1 GiB).
     child = spawn(target, options.timeout, options.policy, reply_bytes(plan))
@@ -201,7 +215,7 @@ def verify(text: str, options: VerifyOptions | None = None) -> VerifyResult:
         child.close()
     replies = replies_of(target, outcome)
     check_replies(target, plan.ops, replies)  # from the child: its shape is checked first
-    return _result(target, plan, replies, options, outcome, refs)
+    return judge(target, plan, replies, options, outcome, refs)
 
 
 def _in_process(funcs: dict[str, Any], style: str, options: VerifyOptions) -> VerifyResult:
@@ -211,9 +225,9 @@ def _in_process(funcs: dict[str, Any], style: str, options: VerifyOptions) -> Ve
     names = {role: getattr(f, "__name__", role) for role, f in funcs.items()}
     name = str(names.get("function") or names["backward"])
     check_batchnorm(name, "<in-process>")
-    options = _inferred(name, options)
+    options = options_for(name, options)
     target = Target(Path("<in-process>"), style, names)  # type: ignore[arg-type]
-    plan = make_plan(target, options.spec, _cases(options), options.seed)
+    plan = make_plan(target, options.spec, battery(options), options.seed)
     files = set()
     for f in funcs.values():
         with contextlib.suppress(TypeError, OSError):  # builtins and lambdas have no file
@@ -222,7 +236,7 @@ def _in_process(funcs: dict[str, Any], style: str, options: VerifyOptions) -> Ve
         replies = calls.execute(plan.ops, funcs, files)  # each call gets its own copy
     except calls.CallFailed as failed:
         raise failure_error(target, failed.info) from None
-    return _result(target, plan, replies, options)
+    return judge(target, plan, replies, options)
 
 
 def _is_torch_function(obj: Any) -> bool:

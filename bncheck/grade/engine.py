@@ -152,8 +152,8 @@ def _plan(sub: Submission, function: Any, options: VerifyOptions, index: int) ->
     # the spec's own backward may be a torch Function: name none, and detection finds it
     text = str(sub.root) if function.name == backward else f"{sub.root}:{function.name}"
     target = resolve_target(text, options.style, function.name)
-    options = api._inferred(target.names.get("function") or target.names["backward"], options)
-    plan = make_plan(target, options.spec, api._cases(options), options.seed)
+    options = api.options_for(target.names.get("function") or target.names["backward"], options)
+    plan = make_plan(target, options.spec, api.battery(options), options.seed)
     display = os.path.relpath(target.path, sub.root)
     return _Planned(index, function, options, target, plan, display)
 
@@ -206,7 +206,7 @@ def _run(rubric: Any, planned: list[_Planned]) -> dict[int, VerifyResult | Excep
                     raise outcome
                 replies = replies_of(p.target, outcome)
                 check_replies(p.target, p.plan.ops, replies)
-                results[p.index] = api._result(
+                results[p.index] = api.judge(
                     p.target, p.plan, replies, p.options, outcome, refs[p.index]
                 )
             except Exception as exc:

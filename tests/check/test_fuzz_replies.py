@@ -3,7 +3,7 @@
 Replies are built as the sandboxed child builds them (``runner.calls.execute`` on a
 correct submission, then ``calls.pack`` of what a wrong one might return instead) and
 sent through ``runner.protocol`` as the child sends them; the parent then runs what
-``bncheck verify`` runs on them (``check_replies``, ``api._result``, the renderers).
+``bncheck verify`` runs on them (``check_replies``, ``api.judge``, the renderers).
 The only outcomes allowed: a VerifyResult whose failed rows say why, or a
 SubmissionError (exit 2). Anything else is exit 3, "a bug in bncheck".
 
@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import bncheck
-from bncheck.check.api import VerifyOptions, _result
+from bncheck.check.api import VerifyOptions, judge
 from bncheck.check.evidence import CheckOptions, References, references
 from bncheck.check.inputs import make_cases
 from bncheck.check.plan import Plan, make_plan
@@ -275,7 +275,7 @@ def outcome(w: World, replies: Any) -> VerifyResult | SubmissionError:
     """What ``bncheck verify`` does with the replies: a result, or exit 2; raises otherwise."""
     try:
         check_replies(w.target, w.plan.ops, replies)
-        result = _result(w.target, w.plan, replies, w.options, None, w.refs)
+        result = judge(w.target, w.plan, replies, w.options, None, w.refs)
     except SubmissionError as exc:
         assert exc.message and exc.hint and exc.code
         return exc
