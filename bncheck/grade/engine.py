@@ -59,6 +59,8 @@ __all__ = ["LIMIT_CODES", "grade_all", "grade_submission", "student_seed"]
 log = logging.getLogger("bncheck.grade")
 
 LIMIT_CODES = frozenset({"timeout", "memory-limit", "output-limit"})
+# a submission that prints a score of its own ({"score": 100}, "Score: 10/10", ...)
+_FAKE_SCORE = re.compile(r"""["']?\b(?:score|max_score|points)\b["']?\s*[:=]\s*[-+0-9.]+""", re.I)
 _MiB = 1 << 20
 # the sandbox's private folders (tempfile.mkdtemp(prefix="bncheck-")): never in an output
 _SANDBOX_PATH = re.compile(r"(?:/[^\s'\"/]+)*/bncheck-(?:io-)?[A-Za-z0-9_]+(?:/work)?/?")
@@ -172,8 +174,13 @@ def _limits(rubric: Any, planned: Sequence[_Planned]) -> Any:
     )
 
 
-def _run(rubric: Any, planned: list[_Planned]) -> dict[int, VerifyResult | Exception]:
-    """Every planned function in one child; those it never reached, in the next one."""
+def _run(
+    rubric: Any, planned: list[_Planned], printed: dict[int, str] | None = None
+) -> dict[int, VerifyResult | Exception]:
+    """Every planned function in one child; those it never reached, in the next one.
+
+    ``printed`` receives, per function, the tail of what the child printed (cleaned).
+    """
     from bncheck import runner
     from bncheck.check import api
     from bncheck.check.replies import check_replies
@@ -201,6 +208,8 @@ def _run(rubric: Any, planned: list[_Planned]) -> dict[int, VerifyResult | Excep
             if outcome is None:
                 left.append(p)
                 continue
+            if printed is not None and not isinstance(outcome, Exception):
+                printed[p.index] = outcome.output
             try:
                 if isinstance(outcome, Exception):
                     raise outcome
@@ -226,9 +235,10 @@ def grade_submission(sub: Submission, rubric: Any, salt: str) -> StudentGrade:
             planned.append(_plan(sub, function, _options(rubric, function, seed), k))
         except Exception as exc:
             outcomes[k] = exc
+    printed: dict[int, str] = {}
     if planned:
         try:
-            outcomes.update(_run(rubric, planned))
+            outcomes.update(_run(rubric, planned, printed))
         except Exception as exc:  # the sandbox itself failed: bncheck's bug, or the machine's
             outcomes.update({p.index: exc for p in planned})
     functions, flags = [], []
@@ -236,6 +246,10 @@ def grade_submission(sub: Submission, rubric: Any, salt: str) -> StudentGrade:
         grade, flag = _function_grade(sub, function, seed, outcomes[k])
         functions.append(grade)
         flags += flag
+        claim = _FAKE_SCORE.search(printed.get(k, ""))
+        if claim:  # it earns nothing (scores come from the checks alone): the instructor looks
+            what = claim.group(0).strip()[:60]
+            flags.append(Flag("cheat", function.name, f"printed what looks like a score: {what}"))
     return StudentGrade(
         student=sub.student,
         digest=sub.digest,

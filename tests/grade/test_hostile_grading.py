@@ -65,16 +65,25 @@ def graded(
     return {g.student: g for g in grades}, subs, rubric
 
 
-@pytest.mark.parametrize("student", sorted(EXPECTED))
+@pytest.mark.parametrize("student", sorted(EXPECTED))  # prints_score: its own test below
 def test_each_hostile_submission_is_flagged_and_gets_no_credit_for_it(graded, student: str) -> None:
     grades, _, _ = graded
     g = grades[student]
     kind, words = EXPECTED[student]
     flags = [f for f in g.flags if f.function == "batchnorm_backward"]
-    assert [f.kind for f in flags] == [kind], g.flags
-    assert words in flags[0].message
+    assert {f.kind for f in flags} == {kind}, g.flags  # fake_results: also a printed score
+    assert any(words in f.message for f in flags)
     assert g.functions[0].score == 0  # that function: nothing
     assert not any(f.kind == "internal" for f in g.flags)
+
+
+def test_a_printed_score_is_flagged_and_earns_nothing(graded) -> None:
+    grades, _, _ = graded
+    g = grades["prints_score"]  # correct code that prints {"score": 100} and "score: 10/10"
+    flags = [f for f in g.flags if f.function == "batchnorm_backward"]
+    assert [f.kind for f in flags] == ["cheat"] and "looks like a score" in flags[0].message
+    honest = grades["cs231n_correct"]
+    assert g.functions[0].score == honest.functions[0].score  # its checks alone decide
 
 
 def test_nothing_outlives_its_check(graded) -> None:
