@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -161,6 +162,9 @@ def _shard(text: str | None) -> tuple[int, int] | None:
     return shard
 
 
+_WORK = ".bncheck-work-"
+
+
 def _grade(args: argparse.Namespace, console: Any, salt: str) -> int:
     from bncheck.errors import UsageError
     from bncheck.grade.discover import find_submissions
@@ -179,8 +183,10 @@ def _grade(args: argparse.Namespace, console: Any, salt: str) -> int:
             f"--out {out} is inside the submissions {source}", "give --out another folder"
         )
     out.mkdir(parents=True, exist_ok=True)
-    work = out / "work"  # the students' files as graded: left over by a killed run, or fresh
-    shutil.rmtree(work, ignore_errors=True)
+    # the students' files as graded, in a folder of ours: never a user's own out/work
+    for left in out.glob(f"{_WORK}*"):  # left over by a killed run
+        shutil.rmtree(left, ignore_errors=True)
+    work = Path(tempfile.mkdtemp(prefix=_WORK, dir=out))
     try:
         subs = find_submissions(source, work)
         with Journal(out / FILE) as journal:

@@ -157,3 +157,18 @@ def test_sigkill_then_resume_writes_the_same_bytes(tmp_path: Path) -> None:
     assert sorted(actual) == sorted(expected)
     for name in expected:
         assert actual[name] == expected[name], name
+
+
+def test_grading_never_removes_a_folder_of_the_users(tmp_path: Path) -> None:
+    from bncheck.cli import main
+
+    folder = tmp_path / "class" / "alice"
+    folder.mkdir(parents=True)
+    (folder / "layers.py").write_text("x = 1\n")
+    out = tmp_path / "out"
+    (out / "work").mkdir(parents=True)
+    (out / "work" / "mine.txt").write_text("the user's own file")
+    argv = [str(tmp_path / "class"), "--out", str(out), "--seed-salt", "s", "--no-timing"]
+    assert main(["grade", *argv, "--jobs", "1"]) == 0
+    assert (out / "work" / "mine.txt").read_text() == "the user's own file"
+    assert not list(out.glob(".bncheck-work-*"))  # ours is gone
