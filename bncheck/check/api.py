@@ -190,7 +190,7 @@ def judge(
         ),
         notes=tuple(evidence.notes),
         steps=steps,
-        read_it=read_it(rows),
+        read_it=read_it(rows, float32_digits=evidence.float32_digits),
     )
 
 

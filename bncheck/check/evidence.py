@@ -102,6 +102,9 @@ class Evidence:
     cases: tuple[CaseEvidence, ...]
     outcome: Outcome | None = None  # the sandbox's report; None in-process
     notes: list[str] = field(default_factory=list)
+    # judge as if computed in this dtype (the battery's float32 second look); None: as returned
+    as_dtype: np.dtype | None = None
+    float32_digits: bool = False  # every failing value is within float32 round-off
 
     @property
     def spec(self) -> NormSpec:
@@ -114,6 +117,8 @@ class Evidence:
     @property
     def dtype(self) -> np.dtype:
         """The dtype the submission computes in: the least precise of its dx and its input."""
+        if self.as_dtype is not None:
+            return self.as_dtype
         return computed_in(self.cases[0].submission.dtypes[0], self.cases[0].case.x.dtype)
 
     def grads(self, op: int) -> Returned:

@@ -19,7 +19,7 @@ from bncheck.check.evidence import CheckOptions
 from bncheck.check.inputs import make_cases
 from bncheck.check.result import SCHEMA_VERSION
 from bncheck.errors import UsageError
-from bncheck.examples import path
+from bncheck.examples import BUGS, path
 from bncheck.spec import SPECS
 
 OFF = CheckOptions(autograd="off")
@@ -233,3 +233,24 @@ def test_an_unfinished_eval_branch_fails_eval_mode_only(tmp_path: Path) -> None:
     result = verify(str(tmp_path / "layers.py"), VerifyOptions(seed=0, checks=OFF))
     assert [c.id for c in result.failures] == ["eval-mode"]
     assert "NoneType for out" in result["eval-mode"].message
+
+
+def test_float64_results_with_float32_digits_are_explained(tmp_path: Path) -> None:
+    """Correct formulas computed in float32 (x.astype) but returned as float64."""
+    source = path("cs231n_correct.py").read_text()
+    marker = "def batchnorm_forward(x, gamma, beta, bn_param):\n"
+    assert marker in source
+    cast = marker + "    x = x.astype(np.float32)  # a student's 'speed-up'\n"
+    (tmp_path / "layers.py").write_text(source.replace(marker, cast))
+    result = verify(str(tmp_path / "layers.py"), VerifyOptions(seed=0, checks=OFF))
+    assert not result.passed
+    assert "float32's digits" in result.read_it
+    assert any(
+        "computes in float32 somewhere" in n or "compute in float32" in n for n in result.notes
+    )
+
+
+@pytest.mark.parametrize("name", sorted(BUGS))
+def test_a_real_bug_is_never_blamed_on_float32(name: str) -> None:
+    result = verify(str(path(name)), VerifyOptions(seed=5, checks=OFF))
+    assert "float32" not in result.read_it
