@@ -146,3 +146,14 @@ def test_a_recorded_transcript_survives_round_off_but_not_a_lost_check() -> None
     assert checks is not None
     lost = golden.replace(checks[0], f"all {int(checks[1]) - 1} checks")
     assert compare_tokens(golden, lost) is not None
+
+
+def test_the_exact_cell_follows_its_round_off_number() -> None:
+    row = "ok   │ dbeta: submission vs derived (float64) │  {}  │  yes  │    {} │ {}"
+    golden = row.format("no", "3.6e-14", "4.1e-16")
+    assert compare_tokens(golden, row.format("yes", "0.0e+00", "0.0e+00")) is None
+    # a real difference in the exact cell: the max |diff| is not round-off
+    big = row.format("no", "3.6e-02", "4.1e-03")
+    assert compare_tokens(big, row.format("yes", "0.0e+00", "0.0e+00")) is not None
+    # outside a table, yes and no are words like any other
+    assert compare_tokens("exact: no 1e-14", "exact: yes 0e+00") is not None
