@@ -1,25 +1,30 @@
 """Speed of the emitted backward against hand-written numpy and torch's native kernel.
 
-Run:  python benchmarks/bench_backward.py [--size 1024 1024] [--rounds 20] [--compile]
+Run:  python benchmarks/bench_backward.py [--rounds 20] [--compile] [--size N D ...]
 
-All candidates run in one process, interleaved: each runs once untimed, then once per
-round (``--calls`` calls, timed together and averaged) in an order rotated from round to
-round. Each round's time is divided by the same round's time of the reference candidate
-(numpy: the faster, by median time, of the two best hand-written backwards; torch: the
-native backward) and of the floor. Reported: the median time and the median of those
-per-round ratios with their 25th-75th percentile. Never a best-of.
+Batch norm over axis 0, at float64 and float32, on the shapes (1024, 1024), (64, 4096)
+and (8192, 256) by default (LayerNorm's (4096, 1024) over the last axis is pending:
+bncheck emits batch norm only). Within one shape and dtype all candidates run in one
+process, interleaved: each runs once untimed, then once per round (``--calls`` calls,
+timed together and averaged; by default as many as take ~10 ms, at least 3) in an order
+shuffled afresh each round (seeded). Each round's time is divided by the same round's time of
+the reference (numpy: the fastest hand-written backward by median time, whichever it is;
+torch: the native backward) and of the floor. Reported: the median time and the median
+of those per-round ratios with their 25th-75th percentile. Never a best-of.
 "floor" is one read of x and dy and one write (np.add with out=), the least any
 backward can do. Large temporaries make page faults part of every candidate's time;
 ``--reuse-heap`` re-runs this script with glibc told to keep freed memory, which shows
 the arithmetic alone. ``--blas-threads N`` re-runs it with OpenBLAS/OpenMP/MKL limited to
-N threads: numpy's BLAS sums (ones @ x) use every core by default, and on a busy machine
-their threads wait on each other.
+N threads: BLAS sums (ones @ x) use every core by default, and on a busy machine their
+threads wait on each other. Every candidate is checked first: results against a float64
+reference, and the dtype of each result (float32 in, float32 out: no silent upcast).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -30,10 +35,52 @@ import numpy as np
 
 from bncheck.emit import load_backward
 
+SHAPES = ((1024, 1024), (64, 4096), (8192, 256))
+PENDING = "(4096, 1024) over the last axis (LayerNorm): pending, bncheck emits batch norm only"
+
 
 # ---- hand-written numpy peers ---------------------------------------------------------------
+def inplace_numpy(dy, x, gamma, eps=1e-5):
+    """The fastest whole-array numpy we know: allocates only dx (x - mu, then in place)."""
+    m = x.shape[0]
+    dx = x - x.sum(0) / m  # x - mu, and later dx
+    inv_std = 1 / np.sqrt(np.einsum("nd,nd->d", dx, dx) / m + eps)
+    dbeta = dy.sum(0)
+    dgamma = np.einsum("nd,nd->d", dy, dx) * inv_std
+    dx *= -inv_std * dgamma / m
+    dx += dy
+    dx -= dbeta / m
+    dx *= gamma * inv_std
+    return dx, dgamma, dbeta
+
+
+def row_blocked(dy, x, gamma, eps=1e-5, block_bytes=1 << 20):
+    """As inplace_numpy, in blocks of rows (~1 MiB of each array) that stay in cache."""
+    m, d = x.shape
+    rows = max(1, block_bytes // (d * x.itemsize))
+    mu = x.sum(0) / m
+    dx = np.empty_like(x)  # holds x - mu, block by block, then dx
+    sq, dbeta, dyxmu = (np.zeros(d, x.dtype) for _ in range(3))
+    for r in range(0, m, rows):
+        xmu, g = dx[r : r + rows], dy[r : r + rows]
+        np.subtract(x[r : r + rows], mu, out=xmu)
+        sq += np.einsum("nd,nd->d", xmu, xmu)
+        dyxmu += np.einsum("nd,nd->d", g, xmu)
+        dbeta += g.sum(0)
+    inv_std = 1 / np.sqrt(sq / m + eps)
+    dgamma = dyxmu * inv_std
+    b, c, a = -inv_std * dgamma / m, -dbeta / m, gamma * inv_std
+    for r in range(0, m, rows):
+        block = dx[r : r + rows]
+        block *= b
+        block += dy[r : r + rows]
+        block += c
+        block *= a
+    return dx, dgamma, dbeta
+
+
 def best_numpy(dy, x, gamma, eps=1e-5):
-    """The fastest numpy we know: centred once, einsum reductions, dx affine in dy and x - mu."""
+    """Centred once, einsum reductions, dx affine in dy and x - mu (allocates x - mu and dx)."""
     m = x.shape[0]
     xmu = x - x.sum(0) / m
     inv_std = 1 / np.sqrt(np.einsum("nd,nd->d", xmu, xmu) / m + eps)
@@ -115,19 +162,35 @@ def kratzert(dy, x, gamma, eps=1e-5):
 def _time(
     candidates: dict[str, Callable[[], object]], rounds: int, calls: int
 ) -> dict[str, list[float]]:
-    """Per-round mean time of ``calls`` calls of every candidate, interleaved, order rotated."""
+    """Per-round mean time of ``calls`` calls of every candidate, interleaved, order shuffled.
+
+    The order is a fresh (seeded) permutation each round, not a rotation: a rotation keeps
+    every candidate behind the same predecessor, whose freed memory and cache contents it
+    inherits (behind the many-temporaries peers, 10-30% slower in a first version).
+    """
     names = list(candidates)
     for call in candidates.values():  # untimed: caches, allocator, lazy initialisation
         call()
     times: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(rounds):  # drift hits every candidate of a round alike
-        for name in names[r % len(names) :] + names[: r % len(names)]:
+    order = random.Random(0)
+    for _ in range(rounds):  # drift hits every candidate of a round alike
+        for name in order.sample(names, len(names)):
             call = candidates[name]
             start = time.perf_counter()
             for _ in range(calls):
                 call()
             times[name].append((time.perf_counter() - start) / calls)
     return times
+
+
+def _auto_calls(call: Callable[[], object], calls: int | None, target: float = 0.01) -> int:
+    """``calls``, or as many calls as take ``target`` seconds (3 to 100), from one timed call."""
+    if calls is not None:
+        return calls
+    call()
+    start = time.perf_counter()
+    call()
+    return max(3, min(100, round(target / (time.perf_counter() - start))))
 
 
 def _ratios(times: dict[str, list[float]], name: str, ref: str) -> tuple[float, float, float]:
@@ -148,6 +211,10 @@ def _cell(times: dict[str, list[float]], name: str, ref: str) -> str:
     return "1 (reference)" if name == ref else _fmt(_ratios(times, name, ref))
 
 
+def _ms(times: dict[str, list[float]], name: str) -> str:
+    return f"{statistics.median(times[name]) * 1e3:.3f}"
+
+
 def _table(
     times: dict[str, list[float]], ref: str, ref_title: str, floor: str, labels: dict[str, str]
 ) -> None:
@@ -155,9 +222,9 @@ def _table(
     print(f"{rounds} rounds; ratios: median of per-round ratios (25th–75th percentile)\n")
     print(f"| candidate | median ms | × floor | × {ref_title} |")
     print("|---|---:|---:|---:|")
-    for name, vals in times.items():
+    for name in times:
         print(
-            f"| {labels.get(name, name)} | {statistics.median(vals) * 1e3:.3f} "
+            f"| {labels.get(name, name)} | {_ms(times, name)} "
             f"| {_cell(times, name, floor)} | {_cell(times, name, ref)} |"
         )
 
@@ -170,57 +237,87 @@ def _goal(times: dict[str, list[float]], name: str, ref: str, goal: float) -> st
 
 NUMPY_LABELS = {
     "emitted (bncheck)": "**emitted (bncheck)**",
-    "best_numpy": "best hand-written (einsum, in place)",
-    "best_numpy_gemv": "best hand-written, BLAS sums",
+    "inplace_numpy": "hand-written, in place (allocates only dx)",
+    "row_blocked": "hand-written, row-blocked (allocates only dx)",
+    "best_numpy": "hand-written, einsum (allocates x - mu and dx)",
+    "best_numpy_gemv": "hand-written, BLAS sums (ones @ x)",
     "one_liner": "textbook one-liner",
     "staged_paper": "paper's staged equations",
     "kratzert": "Kratzert's nine steps",
 }
+HAND = ("inplace_numpy", "row_blocked", "best_numpy", "best_numpy_gemv")
+SUMMARY = ("emitted (bncheck)", *HAND, "one_liner")
 TORCH_LABELS = {
     "emitted (bncheck)": "**emitted (bncheck), eager**",
-    "emitted + torch.compile": "emitted, `torch.compile`d (first call compiles, ~20 s)",
+    "emitted + torch.compile": "emitted, `torch.compile`d",
     "native backward": "native backward, given the forward's saved mean and inv_std",
     "native stats + backward": "native statistics + backward (the work the emitted code does)",
 }
+Config = tuple[tuple[int, int], str]
 
 
-def numpy_part(n: int, d: int, rounds: int, calls: int) -> None:
+def _check(name: str, got: tuple, want: tuple, dtype: str, tol: float) -> None:
+    """Each result has the input's dtype and agrees (normwise) with the float64 reference."""
+    for g, w, what in zip(got, want, ("dx", "dgamma", "dbeta"), strict=True):
+        g = np.asarray(g)
+        if g.dtype != np.dtype(dtype):
+            raise AssertionError(f"{name}: {what} is {g.dtype}, the inputs are {dtype}")
+        err = np.linalg.norm(g.astype(np.float64) - w) / np.linalg.norm(w)
+        if not err <= tol:
+            raise AssertionError(f"{name}: {what} normwise relative error {err:.1e} > {tol:.0e}")
+
+
+TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
+
+
+def numpy_part(
+    shape: tuple[int, int], dtype: str, rounds: int, calls: int | None
+) -> tuple[dict[str, list[float]], str]:
     rng = np.random.default_rng(0)
-    x, dy = rng.standard_normal((n, d)), rng.standard_normal((n, d))
-    gamma = rng.standard_normal(d)
+    x64, dy64 = rng.standard_normal(shape), rng.standard_normal(shape)
+    gamma64 = rng.standard_normal(shape[1])
+    want = one_liner(dy64, x64, gamma64)
+    x, dy, gamma = (a.astype(dtype) for a in (x64, dy64, gamma64))
     emitted = load_backward(None, "numpy")
-    want = one_liner(dy, x, gamma)
-    peers = (best_numpy, best_numpy_gemv, one_liner, staged_paper, kratzert)
+    peers = (inplace_numpy, row_blocked, best_numpy, best_numpy_gemv)
+    peers += (one_liner, staged_paper, kratzert)
     for f in (emitted, *peers):
-        for g, w in zip(f(dy, x, gamma), want, strict=True):
-            np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-12, err_msg=f.__name__)
+        _check(f.__name__, f(dy, x, gamma), want, dtype, TOLERANCE[dtype])
     out = np.empty_like(x)
     candidates: dict[str, Callable[[], object]] = {"floor": lambda: np.add(x, dy, out=out)}
     candidates["emitted (bncheck)"] = lambda: emitted(dy, x, gamma)
     for f in peers:
         candidates[f.__name__] = lambda f=f: f(dy, x, gamma)
+    calls = _auto_calls(candidates["emitted (bncheck)"], calls)
     times = _time(candidates, rounds, calls)
-    hand = ("best_numpy", "best_numpy_gemv")
-    fastest_hand = min(hand, key=lambda k: statistics.median(times[k]))
-    print(f"\nnumpy float64 ({n}, {d}); reference: fastest hand-written (by median time)")
-    print(f"= {fastest_hand}; {calls} calls per timing\n")
-    _table(times, fastest_hand, "fastest hand-written", "floor", NUMPY_LABELS)
+    fastest = min(HAND, key=lambda k: statistics.median(times[k]))
+    print(f"\nnumpy {dtype} {shape}; reference: the fastest hand-written (by median time)")
+    print(f"= {fastest}; {calls} calls per timing\n")
+    _table(times, fastest, "fastest hand-written", "floor", NUMPY_LABELS)
     print()
-    for ref in hand:
-        print(_goal(times, "emitted (bncheck)", ref, 1.10))
+    print(_goal(times, "emitted (bncheck)", fastest, 1.10))
+    return times, fastest
 
 
-def torch_part(n: int, d: int, rounds: int, calls: int, threads: int, compile_: bool) -> None:
+def torch_part(
+    shape: tuple[int, int],
+    dtype: str,
+    rounds: int,
+    calls: int | None,
+    threads: int,
+    compile_: bool,
+) -> tuple[dict[str, list[float]], float | None] | None:
     try:
         import torch
     except ImportError:
         print("\ntorch is not installed: pip install torch==2.13.0 for the torch comparison")
-        return
+        return None
     torch.set_num_threads(threads)
     gen = torch.Generator().manual_seed(0)
-    x = torch.randn(n, d, dtype=torch.float64, generator=gen)
-    dy = torch.randn(n, d, dtype=torch.float64, generator=gen)
-    gamma = torch.randn(d, dtype=torch.float64, generator=gen)
+    x, dy = (torch.randn(shape, dtype=torch.float64, generator=gen) for _ in range(2))
+    gamma = torch.randn(shape[1], dtype=torch.float64, generator=gen)
+    want = tuple(t.numpy() for t in load_backward(None, "torch")(dy, x, gamma))
+    x, dy, gamma = (t.to(getattr(torch, dtype)) for t in (x, dy, gamma))
     emitted = load_backward(None, "torch")
     aten = torch.ops.aten
     _, save_mean, save_invstd = aten.native_batch_norm(x, gamma, None, None, None, True, 0.1, 1e-5)
@@ -236,8 +333,11 @@ def torch_part(n: int, d: int, rounds: int, calls: int, threads: int, compile_: 
             dy, x, gamma, None, None, mean, invstd, True, 1e-5, [True, True, True]
         )
 
-    for got, want in zip(emitted(dy, x, gamma), native_backward(), strict=True):
-        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    def numpy_of(f: Callable[[], tuple]) -> tuple:
+        return tuple(t.numpy() for t in f())
+
+    _check("torch emitted", numpy_of(lambda: emitted(dy, x, gamma)), want, dtype, TOLERANCE[dtype])
+    _check("torch native", numpy_of(native_backward), want, dtype, 1e-5)
     out = torch.empty_like(x)
     candidates: dict[str, Callable[[], object]] = {
         "floor": lambda: torch.add(x, dy, out=out),
@@ -245,25 +345,68 @@ def torch_part(n: int, d: int, rounds: int, calls: int, threads: int, compile_: 
         "native backward": native_backward,
         "native stats + backward": native_with_stats,
     }
-    if compile_:  # the same emitted source, fused by inductor (the first call compiles, ~20 s)
+    compile_s = None
+    if compile_:  # the same emitted source, fused by inductor (the first call compiles)
         compiled = torch.compile(emitted, dynamic=False)
+        start = time.perf_counter()
         compiled(dy, x, gamma)
+        compile_s = time.perf_counter() - start
+        got = numpy_of(lambda: compiled(dy, x, gamma))
+        _check("torch compiled", got, want, dtype, TOLERANCE[dtype])
         candidates["emitted + torch.compile"] = lambda: compiled(dy, x, gamma)
+    calls = _auto_calls(candidates["emitted (bncheck)"], calls)
     times = _time(candidates, rounds, calls)
-    print(f"\ntorch float64 ({n}, {d}), CPU, {threads} thread(s); {calls} calls per timing\n")
+    print(f"\ntorch {dtype} {shape}, CPU, {threads} thread(s); {calls} calls per timing")
+    if compile_s is not None:
+        print(f"torch.compile: first call (compiling) {compile_s:.1f} s")
+    print()
     _table(times, "native backward", "native backward", "floor", TORCH_LABELS)
     print()
     for row in [k for k in times if k.startswith("emitted")]:
         for ref in ("native backward", "native stats + backward"):
             print(_goal(times, row, ref, 1.50))
+    return times, compile_s
+
+
+def _numpy_summary(results: dict[Config, tuple[dict[str, list[float]], str]]) -> None:
+    print("\n## numpy summary: × the fastest hand-written, median (25th–75th pct)\n")
+    cols = [NUMPY_LABELS[k].replace("hand-written, ", "") for k in SUMMARY]
+    print("| shape, dtype | fastest hand-written, ms | emitted ms | " + " | ".join(cols) + " |")
+    print("|---|---|---:|" + "---:|" * len(cols))
+    for (shape, dtype), (times, fastest) in results.items():
+        cells = [_cell(times, k, fastest) for k in SUMMARY]
+        head = f"| {shape}, {dtype} | {fastest}, {_ms(times, fastest)}"
+        print(f"{head} | {_ms(times, 'emitted (bncheck)')} | " + " | ".join(cells) + " |")
+    print(f"| {PENDING} | | | " + " | ".join("—" for _ in cols) + " |")
+
+
+def _torch_summary(results: dict[Config, tuple[dict[str, list[float]], float | None]]) -> None:
+    print("\n## torch summary: × native backward, median (25th–75th pct)\n")
+    cols = ["emitted, eager", "emitted, eager × native stats + backward"]
+    compiled = any(c is not None for _, c in results.values())
+    if compiled:
+        cols += ["emitted, compiled", "compile s"]
+    print("| shape, dtype | native ms | eager ms | " + " | ".join(cols) + " |")
+    print("|---|---:|---:|" + "---:|" * len(cols))
+    for (shape, dtype), (times, compile_s) in results.items():
+        e, ref = "emitted (bncheck)", "native backward"
+        cells = [_cell(times, e, ref), _cell(times, e, "native stats + backward")]
+        if compiled:
+            cells += [_cell(times, "emitted + torch.compile", ref), f"{compile_s:.1f}"]
+        row = f"| {shape}, {dtype} | {_ms(times, ref)} | {_ms(times, e)} | "
+        print(row + " | ".join(cells) + " |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", nargs=2, type=int, default=(1024, 1024), metavar=("N", "D"))
+    parser.add_argument(
+        "--size", nargs=2, type=int, action="append", metavar=("N", "D"), help="repeatable"
+    )
+    parser.add_argument("--dtype", choices=("float64", "float32"), action="append")
     parser.add_argument("--rounds", type=int, default=20, help="timed rounds (default 20)")
-    parser.add_argument("--calls", type=int, default=5, help="calls per timing (default 5)")
+    parser.add_argument("--calls", type=int, help="calls per timing (default: ~10 ms, >= 3)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--no-torch", action="store_true", help="numpy only")
     parser.add_argument("--reuse-heap", action="store_true", help="re-run with glibc heap reuse")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile(emitted)")
     parser.add_argument(
@@ -280,9 +423,21 @@ def main() -> None:
         sys.exit(subprocess.call([sys.executable, *sys.argv], env=dict(os.environ, **env)))
     print(f"BLAS threads: {os.environ.get('OPENBLAS_NUM_THREADS', 'default (all cores)')}")
     print(f"heap reuse: {'on' if args.reuse_heap else 'off'}")
-    n, d = args.size
-    numpy_part(n, d, args.rounds, args.calls)
-    torch_part(n, d, args.rounds, args.calls, args.threads, args.compile)
+    configs = [
+        (tuple(shape), dtype)
+        for dtype in args.dtype or ("float64", "float32")
+        for shape in args.size or SHAPES
+    ]
+    numpy_results = {c: numpy_part(*c, args.rounds, args.calls) for c in configs}
+    torch_results = {}
+    if not args.no_torch:
+        for c in configs:
+            r = torch_part(*c, args.rounds, args.calls, args.threads, args.compile)
+            if r is not None:
+                torch_results[c] = r
+    _numpy_summary(numpy_results)
+    if torch_results:
+        _torch_summary(torch_results)
 
 
 if __name__ == "__main__":

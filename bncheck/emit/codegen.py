@@ -5,8 +5,10 @@ Lowering is SymPy work, not string work:
 * the statistics come from the forward definitions (Σ x / m, Σ (x - μ)² / m);
 * x̂ is never materialised: x̂ = (x - μ)·(1/σ), and SymPy pulls 1/σ out of Σ g·x̂;
 * ∂ℓ/∂x is affine in the two arrays g and x - μ with per-feature coefficients
-  (``collect``), so the element-wise work is four passes, in place where the
-  array is our own temporary; the coefficients go through ``cse(order='canonical')``.
+  (``collect``): a·g + b·(x - μ) + c, or a·(g + (b/a)·(x - μ) + c/a) where the backend
+  has no fused multiply-add (SymPy cancels γ from b/a and c/a, so nothing divides by γ).
+  The element-wise tail runs in place in x - μ's memory, so dx is the only full-size
+  array a call allocates; the coefficients go through ``cse(order='canonical')``.
 
 Written in terms of x - μ (centred first), the code keeps its digits when the
 mean is large against the spread.
@@ -39,8 +41,9 @@ def function_name(spec: NormSpec) -> str:
     return f"{spec.name}_backward"
 
 
-def lower(d: Derivation) -> tuple[list[Statement], dict[str, sp.Expr]]:
-    """Statements up to the per-feature coefficients, and dx = a*dy + b*xmu + c's a, b, c."""
+def lower(d: Derivation, factored: bool = False) -> tuple[list[Statement], dict[str, sp.Expr]]:
+    """Statements up to the per-feature coefficients, and the coefficients a, b, c of
+    dx = a*dy + b*xmu + c, or with ``factored`` of dx = a*(dy + b*xmu + c)."""
     f = d.f
     i, j = f.i, f.j
     var_def = replace_indexed(d.forward[1].rhs, f.x, lambda n: f.xmu[n] + f.mu)  # Σ xmu² / m
@@ -55,9 +58,11 @@ def lower(d: Derivation) -> tuple[list[Statement], dict[str, sp.Expr]]:
         raise BncheckError(f"dx is not affine in dy and x - mu: {dx}", code="internal")
 
     names = ("a", "b", "c")
-    keys = (f.dy[j], f.xmu[j], sp.S.One)
+    a, b, c = (sp.factor_terms(terms.get(k, sp.S.Zero)) for k in (f.dy[j], f.xmu[j], sp.S.One))
+    if factored:  # a = γ/σ is never zero symbolically; cancel takes γ out of b/a and c/a
+        b, c = (sp.factor_terms(sp.cancel(e / a)) for e in (b, c))
     temps, reduced = sp.cse(
-        [sp.factor_terms(terms.get(k, sp.S.Zero)) for k in keys],
+        [a, b, c],
         symbols=sp.numbered_symbols("c"),
         order="canonical",
     )
@@ -124,12 +129,11 @@ def emit_source(spec: NormSpec | None = None, backend: str = "numpy") -> str:
         )
     d = derive(spec)
     printer = printer_for(backend, spec)
-    statements, coefficients = lower(d)
+    statements, coefficients = lower(d, BACKENDS[backend].factored)
     body = _docstring(d, backend) + _layout_lines(spec)
     for s in statements:
         line = f"{s.target} = {printer.doprint(s.expr)}"
         body.append(f"{line}  # {s.comment}" if s.comment else line)
-    body.append("# dx = a*dy + b*xmu + c with per-feature a, b, c")
     printed = {k: printer.doprint(v) for k, v in coefficients.items()}
     body += [line.format(**printed) for line in BACKENDS[backend].combine]
     returns = ("dx", "dgamma", "dbeta")

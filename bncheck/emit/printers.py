@@ -21,18 +21,24 @@ __all__ = ["BACKENDS", "Backend", "printer_for"]
 
 @dataclass(frozen=True)
 class Backend:
-    """How one array library spells the operations emitted code needs."""
+    """How one array library spells the operations emitted code needs.
+
+    ``combine`` is the element-wise tail: ``x - mu`` is the function's own array, and the
+    tail turns it into dx in place, so dx is the only full-size array a call allocates.
+    With ``factored`` the coefficients are those of dx = a*(dy + b*xmu + c) (four in-place
+    passes, numpy has no fused multiply-add); without, of dx = a*dy + b*xmu + c.
+    """
 
     name: str
     import_line: str
     array_type: str  # for docstrings
     sum: str  # reduction of one array over the group axes: {a} {axes} {keep}
-    sum_rows: str | None  # the same for an (N, D) array reduced over N, or None
     keep: str  # keep-dims keyword, used when the feature axes are not trailing
     dot: str | None  # Σ a·b without a temporary, or None to print sum(a * b)
     sqrt: str
     rsqrt: str
-    combine: tuple[str, ...]  # dx = a*dy + b*xmu + c; xmu is the function's own temporary
+    factored: bool
+    combine: tuple[str, ...]  # {a}, {b}, {c}: the per-feature coefficients
 
 
 BACKENDS: dict[str, Backend] = {
@@ -40,26 +46,40 @@ BACKENDS: dict[str, Backend] = {
         name="numpy",
         import_line="import numpy as np",
         array_type="numpy.ndarray",
+        # np.sum (np.add.reduce), not ones @ x: BLAS gemv spreads over every core, and on
+        # a busy machine its threads wait on each other (float32: 3x slower).
         sum="np.sum({a}, axis={axes}{keep})",
-        sum_rows="(np.ones(m, {a}.dtype) @ {a})",  # BLAS gemv: one pass, no temporary
         keep=", keepdims=True",
         dot="np.einsum('{sub},{sub}->{out}', {a}, {b}){reshape}",
         sqrt="np.sqrt({a})",
         rsqrt="1 / np.sqrt({a})",
-        # in place: one new array (dx); xmu is dead after this, so it holds b*xmu + c
-        combine=("dx = dy * {a}", "xmu *= {b}", "xmu += {c}", "dx += xmu"),
+        factored=True,
+        combine=(
+            "# dx = a*(dy + b*xmu + c) with per-feature a, b, c; computed in place in",
+            "# xmu's memory (x - mu is not needed any more): dx is the only new array.",
+            "dx = xmu",
+            "dx *= {b}",
+            "dx += dy",
+            "dx += {c}",
+            "dx *= {a}",
+        ),
     ),
     "torch": Backend(
         name="torch",
         import_line="import torch",
         array_type="torch.Tensor",
         sum="torch.sum({a}, dim={axes}{keep})",
-        sum_rows=None,  # torch.sum over dim 0 is as fast as a matrix-vector product
         keep=", keepdim=True",
         dot=None,
         sqrt="torch.sqrt({a})",
         rsqrt="torch.rsqrt({a})",
-        combine=("dx = torch.addcmul({c}, xmu, {b})", "dx.addcmul_(dy, {a})"),
+        factored=False,
+        combine=(
+            "# dx = a*dy + b*xmu + c with per-feature a, b, c: two fused multiply-adds,",
+            "# in place in xmu's memory (x - mu is not needed any more).",
+            "dx = torch.addcmul({c}, xmu, {b}, out=xmu)",
+            "dx.addcmul_(dy, {a})",
+        ),
     ),
 }
 
@@ -94,9 +114,6 @@ class _GroupPrinterMixin:
             reshape = "" if spec.features_trailing else ".reshape(stat_shape)"
             a, c = (self._print(f) for f in factors)
             return b.dot.format(sub=letters, out=out, a=a, b=c, reshape=reshape)
-        rows = spec.ndim == 2 and spec.axes == (0,)
-        if b.sum_rows is not None and rows and isinstance(expr.function, sp.Indexed):
-            return b.sum_rows.format(a=self._print(expr.function))
         return b.sum.format(a=self._print(expr.function), axes=self._axes(), keep=keep)
 
     def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:

@@ -19,17 +19,18 @@ def batchnorm_backward(dy, x, gamma, eps=1e-05):
     Returns (dx, dgamma, dbeta); batch statistics are recomputed from x.
     """
     m = x.shape[0]  # elements per group
-    mu = (np.ones(m, x.dtype) @ x)/m  # mean of each group
+    mu = np.sum(x, axis=0)/m  # mean of each group
     xmu = x - mu  # centred once; everything below uses x - mu
     var = np.einsum('nd,nd->d', xmu, xmu)/m  # biased variance (1/m), as in the paper
     inv_std = 1 / np.sqrt(eps + var)  # 1/sigma, eps inside the square root
-    dbeta = (np.ones(m, dy.dtype) @ dy)  # Σ dy
+    dbeta = np.sum(dy, axis=0)  # Σ dy
     dgamma = inv_std*np.einsum('nd,nd->d', dy, xmu)  # Σ dy*xhat, with xhat = xmu*inv_std
-    c0 = gamma*inv_std
-    c1 = 1 / m
-    # dx = a*dy + b*xmu + c with per-feature a, b, c
-    dx = dy * c0
-    xmu *= -c1*dgamma*gamma*inv_std**2
-    xmu += -c0*c1*dbeta
-    dx += xmu
+    c0 = 1 / m
+    # dx = a*(dy + b*xmu + c) with per-feature a, b, c; computed in place in
+    # xmu's memory (x - mu is not needed any more): dx is the only new array.
+    dx = xmu
+    dx *= -c0*dgamma*inv_std
+    dx += dy
+    dx += -c0*dbeta
+    dx *= gamma*inv_std
     return dx, dgamma, dbeta

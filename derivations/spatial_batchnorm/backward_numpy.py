@@ -27,11 +27,12 @@ def spatial_batchnorm_backward(dy, x, gamma, eps=1e-05):
     inv_std = 1 / np.sqrt(eps + var)  # 1/sigma, eps inside the square root
     dbeta = np.sum(dy, axis=(0, 2, 3), keepdims=True)  # Σ dy
     dgamma = inv_std*np.einsum('nchw,nchw->c', dy, xmu).reshape(stat_shape)  # Σ dy*xhat, with xhat = xmu*inv_std
-    c0 = gamma*inv_std
-    c1 = 1 / m
-    # dx = a*dy + b*xmu + c with per-feature a, b, c
-    dx = dy * c0
-    xmu *= -c1*dgamma*gamma*inv_std**2
-    xmu += -c0*c1*dbeta
-    dx += xmu
+    c0 = 1 / m
+    # dx = a*(dy + b*xmu + c) with per-feature a, b, c; computed in place in
+    # xmu's memory (x - mu is not needed any more): dx is the only new array.
+    dx = xmu
+    dx *= -c0*dgamma*inv_std
+    dx += dy
+    dx += -c0*dbeta
+    dx *= gamma*inv_std
     return dx, dgamma.reshape(-1), dbeta.reshape(-1)

@@ -29,7 +29,8 @@ def spatial_batchnorm_backward(dy, x, gamma, eps=1e-05):
     dgamma = inv_std*torch.sum(dy*xmu, dim=(0, 2, 3), keepdim=True)  # Σ dy*xhat, with xhat = xmu*inv_std
     c0 = gamma*inv_std
     c1 = 1 / m
-    # dx = a*dy + b*xmu + c with per-feature a, b, c
-    dx = torch.addcmul(-c0*c1*dbeta, xmu, -c1*dgamma*gamma*inv_std**2)
+    # dx = a*dy + b*xmu + c with per-feature a, b, c: two fused multiply-adds,
+    # in place in xmu's memory (x - mu is not needed any more).
+    dx = torch.addcmul(-c0*c1*dbeta, xmu, -c1*dgamma*gamma*inv_std**2, out=xmu)
     dx.addcmul_(dy, c0)
     return dx, dgamma.reshape(-1), dbeta.reshape(-1)
