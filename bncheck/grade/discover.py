@@ -21,12 +21,12 @@ import re
 import stat
 import tempfile
 import zipfile
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from bncheck.errors import UsageError
+from bncheck.grade.archive import extract, junk
 from bncheck.grade.model import Submission
 
 __all__ = ["Caps", "find_submissions", "folder_digest", "safe_name", "submission_of"]
@@ -46,11 +46,6 @@ class Caps:
     depth: int = 8  # folder depth inside one student's folder
 
 
-# Never a student's work: OS and editor litter, caches, environments.
-_JUNK = frozenset(
-    {"__MACOSX", "__pycache__", "venv", "env", "site-packages", "node_modules"}
-    | {"Thumbs.db", "desktop.ini"}
-)
 _CANVAS = re.compile(r"^(?P<name>[^_]+)_(?:LATE_)?(?P<user>\d+)_(?P<sub>\d+)_(?P<file>.+)$")
 _RESUBMITTED = re.compile(r"^(?P<stem>.+)-(?P<n>\d+)$")  # Canvas: layers-1.py
 _MOODLE = re.compile(r"^(?P<student>.+_\d+)_assign(?:submission|feedback)_[A-Za-z]+_?$")
@@ -61,10 +56,6 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _RESERVED = frozenset(  # Windows device names: not a file name there
     {"con", "prn", "aux", "nul"} | {f"{p}{i}" for p in ("com", "lpt") for i in range(1, 10)}
 )
-
-
-def _junk(name: str) -> bool:
-    return name.startswith(".") or name in _JUNK
 
 
 def safe_name(student: str) -> str:
@@ -108,10 +99,10 @@ def _python_files(folder: Path, caps: Caps) -> _Files:
     base = len(folder.parts)
     for here, dirs, names in os.walk(folder, followlinks=False):
         depth = len(Path(here).parts) - base
-        dirs[:] = sorted(d for d in dirs if not _junk(d)) if depth < caps.depth else []
+        dirs[:] = sorted(d for d in dirs if not junk(d)) if depth < caps.depth else []
         for name in sorted(names):
             p = Path(here, name)
-            if _junk(name) or not name.endswith(".py") or not _regular(p):
+            if junk(name) or not name.endswith(".py") or not _regular(p):
                 continue
             if len(found) >= caps.files_per_student:
                 return found
@@ -173,7 +164,7 @@ def _entries(folder: Path) -> tuple[list[Path], list[Path]]:
     """The non-junk folders and files directly in ``folder`` (links are neither)."""
     dirs, files = [], []
     for p in sorted(folder.iterdir()):
-        if _junk(p.name):
+        if junk(p.name):
             continue
         mode = os.lstat(p).st_mode
         if stat.S_ISDIR(mode):
@@ -311,102 +302,6 @@ def _layout(folder: Path, caps: Caps) -> dict[str, _Student]:
     return _canvas(folder) if kind == "canvas" else _plain(folder, caps)
 
 
-# ------------------------------------------------------------------ zip archives
-
-
-def _member_path(info: zipfile.ZipInfo, archive: Path) -> tuple[PurePosixPath, bool] | None:
-    """The member's path inside the extraction folder, and whether it is a regular file
-    (False: a folder, or a link or device, which is never made)."""
-    raw = info.filename.replace("\\", "/")
-    parts = [p for p in raw.split("/") if p not in ("", ".")]
-    if raw.startswith("/") or re.match(r"^[A-Za-z]:", raw) or "\x00" in raw:
-        raise _unsafe(archive, info.filename, "an absolute path")
-    if ".." in parts:
-        raise _unsafe(archive, info.filename, "a path out of the folder (..)")
-    if not parts:
-        return None
-    kind = stat.S_IFMT(info.external_attr >> 16)
-    return PurePosixPath(*parts), not (info.is_dir() or (kind and kind != stat.S_IFREG))
-
-
-def _unsafe(archive: Path, member: str, what: str) -> UsageError:
-    return UsageError(
-        f"{archive}: member {member!r} has {what}; bncheck refuses this archive",
-        "download the archive again from the LMS; do not grade an archive from elsewhere",
-        code="unsafe-archive",
-    )
-
-
-def _extract(archive: Path, dest: Path, caps: Caps) -> None:
-    """Every regular member, checked before anything is written, then written with the
-    bytes actually inflated counted (a header can lie about its size)."""
-    try:
-        zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise UsageError(
-            f"{archive}: not a zip archive ({exc})", "give a .zip or a folder"
-        ) from None
-    dest.mkdir(mode=0o700)
-    with zf:
-        infos = zf.infolist()
-        if len(infos) > caps.members:
-            raise UsageError(
-                f"{archive} holds {len(infos)} entries; bncheck extracts at most {caps.members}",
-                "extract it yourself, remove what is not code, and give the folder",
-                code="archive-too-large",
-            )
-        chosen, folders = [], set()
-        for info in infos:
-            found = _member_path(info, archive)
-            if found is None or any(_junk(p) for p in found[0].parts):
-                continue
-            rel, regular = found
-            # Every folder is made, even when all its members are skipped: a student whose
-            # only file was a link or too large still appears, and the layout stays the same.
-            folders.add(rel.parent if regular else rel)
-            if regular and info.file_size <= caps.member_bytes:
-                chosen.append((info, rel))
-        declared = sum(info.file_size for info, _ in chosen)
-        if declared > caps.total_bytes:
-            raise UsageError(
-                f"{archive} holds {declared / _MiB:.0f} MiB; bncheck extracts at most "
-                f"{caps.total_bytes / _MiB:.0f} MiB",
-                "extract it yourself, remove what is not code, and give the folder",
-                code="archive-too-large",
-            )
-        for folder in sorted(folders):
-            try:
-                (dest / folder).mkdir(parents=True, exist_ok=True, mode=0o700)
-            except (FileExistsError, NotADirectoryError):
-                raise _unsafe(archive, str(folder), "a path another member already has") from None
-        written = 0
-        for info, rel in chosen:
-            written += _write_member(zf, info, dest / rel, archive, caps.total_bytes - written)
-
-
-def _write_member(
-    zf: zipfile.ZipFile, info: zipfile.ZipInfo, dst: Path, archive: Path, left: int
-) -> int:
-    limit = min(info.file_size, left)
-    count = 0
-    try:
-        dst.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as out, zf.open(info) as src:
-            while chunk := src.read(1 << 16):
-                count += len(chunk)
-                if count > limit:
-                    raise _unsafe(archive, info.filename, "more bytes than it declares (a bomb?)")
-                out.write(chunk)
-    except (FileExistsError, NotADirectoryError):
-        raise _unsafe(archive, info.filename, "a path another member already has") from None
-    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-        raise _unsafe(archive, info.filename, f"corrupt data ({exc})") from None
-    except (RuntimeError, NotImplementedError) as exc:  # encrypted, unknown compression
-        raise UsageError(f"{archive}: cannot extract {info.filename!r}: {exc}", "") from None
-    return count
-
-
 # ------------------------------------------------------------------ the whole class
 
 
@@ -441,7 +336,7 @@ def find_submissions(path: Path, work: Path, caps: Caps | None = None) -> list[S
                 "bncheck verify FILE)",
                 code="not-submissions",
             )
-        _extract(path, scratch / "unzipped", caps)
+        extract(path, scratch / "unzipped", caps)
         path = scratch / "unzipped"
     students = _layout(_descend(path, wrapped), caps)
     if not students:
