@@ -190,7 +190,11 @@ def judge(
         ),
         notes=tuple(evidence.notes),
         steps=steps,
-        read_it=read_it(rows, float32_digits=evidence.float32_digits),
+        read_it=read_it(
+            rows,
+            float32_digits=evidence.float32_digits,
+            spatial=options.spec.name == "spatial_batchnorm",
+        ),
     )
 
 

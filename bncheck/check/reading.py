@@ -39,11 +39,14 @@ def _join(names: Sequence[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def read_it(rows: Sequence[CheckResult], float32_digits: bool = False) -> str:
+def read_it(
+    rows: Sequence[CheckResult], float32_digits: bool = False, spatial: bool = False
+) -> str:
     """One sentence that ends every report, text and JSON.
 
     ``float32_digits``: every failing value is within float32 round-off (the battery's
-    second look), so the formulas are right and the precision is not.
+    second look), so the formulas are right and the precision is not. ``spatial``: the
+    spec is spatial batch norm, whose forward most often goes wrong in its reshapes.
     """
     by_id = {c.id: c for c in rows}
     if float32_digits:
@@ -55,6 +58,13 @@ def read_it(rows: Sequence[CheckResult], float32_digits: bool = False) -> str:
         return (
             "Read it: bncheck's own derivation disagrees with finite differences, so no verdict "
             "on the submission can be trusted: please report this with the seed."
+        )
+    mutated = by_id.get("mutation") is not None and by_id["mutation"].passed is False
+    if by_id.get("hidden-state") and by_id["hidden-state"].passed is False and mutated:
+        return (
+            "Read it: the submission changes its input or its cache in place (see the mutation "
+            "row), so a later call with the same cache sees changed data and answers wrongly: "
+            "copy before writing (x - mu, not x -= mu)."
         )
     if by_id.get("hidden-state") and by_id["hidden-state"].passed is False:
         return (
@@ -87,12 +97,26 @@ def read_it(rows: Sequence[CheckResult], float32_digits: bool = False) -> str:
             parts[-1] += f"; {_join(right)} {'is' if len(right) == 1 else 'are'} right"
     parts += behaviour
     sentence = "Read it: " + "; ".join(parts)
-    return sentence + _where(values, by_id) + "."
+    return sentence + _where(values, by_id, spatial) + "."
 
 
-def _where(values: dict[str, bool | None], by_id: dict[str, CheckResult]) -> str:
+def _where(
+    values: dict[str, bool | None], by_id: dict[str, CheckResult], spatial: bool = False
+) -> str:
     """Where to look, from which values are right."""
     out, dx, dgamma, dbeta = (values[n] for n in _VALUES)
+    forward = by_id.get("out-vs-reference")
+    if out is False and forward is not None and "has shape" in forward.message:
+        return (
+            ", and out has the wrong shape: look at the transposes and reshapes "
+            "((N, C, H, W) to (N·H·W, C) and back: the same axes order both ways)"
+        )
+    if out is False and spatial:
+        return (
+            ", so the forward pass is wrong: spatial batch norm normalizes each channel over N, H "
+            "and W; reshape (N, C, H, W) to (N·H·W, C) after moving C last (a transpose), and "
+            "back the same way"
+        )
     if out is False:
         return (
             ", so the forward pass is wrong (the mean, the variance and its 1/m, eps inside the "

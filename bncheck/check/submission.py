@@ -176,12 +176,26 @@ def _syntax_error(path: Path, exc: SyntaxError) -> SubmissionError:
 
 
 def _defs(tree: ast.Module) -> _Defs:
+    """Top-level functions with their number of required positional parameters (a
+    ``debug=False`` or ``**kwargs`` does not change the style), torch Function classes,
+    and module-level aliases of a function (``batchnorm_backward_alt = batchnorm_backward``).
+    """
     functions, lines, classes = {}, {}, []
     aliases = _aliases(tree)
     for node in tree.body:
         if isinstance(node, ast.FunctionDef):
-            functions[node.name] = len(node.args.posonlyargs) + len(node.args.args)
+            positional = len(node.args.posonlyargs) + len(node.args.args)
+            functions[node.name] = positional - len(node.args.defaults)
             lines[node.name] = node.lineno
+        elif (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in functions
+        ):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    functions[target.id] = functions[node.value.id]
+                    lines[target.id] = node.lineno
         elif isinstance(node, ast.ClassDef):
             bases = [_resolve(ast.unparse(b), aliases) for b in node.bases]
             if any(b.split(".")[-1] == "Function" for b in bases):

@@ -273,7 +273,8 @@ class _Progress:
         graded = self.done - self.resumed
         seconds = max(time.monotonic() - self.started, 1e-9)
         rate = f"{graded / seconds:.1f}/s" if graded else "resumed"
-        flags = f"{self.failed} flagged" if self.failed else ""
+        plural = "s" if self.failed != 1 else ""
+        flags = f"{self.failed} student{plural} flagged" if self.failed else ""
         if self.bar is not None:
             self.bar.update(self.task, completed=self.done, rate=rate, flags=flags)
         elif self.done % self.step == 0 or self.done == self.total:

@@ -254,3 +254,31 @@ def test_float64_results_with_float32_digits_are_explained(tmp_path: Path) -> No
 def test_a_real_bug_is_never_blamed_on_float32(name: str) -> None:
     result = verify(str(path(name)), VerifyOptions(seed=5, checks=OFF))
     assert "float32" not in result.read_it
+
+
+def test_a_defaulted_argument_or_an_alias_keeps_the_cs231n_style(tmp_path: Path) -> None:
+    source = path("cs231n_correct.py").read_text()
+    assert "def batchnorm_backward(dout, cache):" in source
+    source = source.replace(
+        "def batchnorm_backward(dout, cache):",
+        "def batchnorm_backward(dout, cache, debug=False, *args, **kwargs):",
+    )
+    (tmp_path / "layers.py").write_text(
+        source + "\n\nbatchnorm_backward_alt = batchnorm_backward\n"
+    )
+    for name in ("batchnorm_backward", "batchnorm_backward_alt"):
+        result = verify(f"{tmp_path / 'layers.py'}:{name}", VerifyOptions(seed=0, checks=OFF))
+        assert result.style == "cs231n" and result.passed, str(result)
+
+
+def test_eps_missing_in_eval_mode_is_not_read_as_float32(tmp_path: Path) -> None:
+    source = path("cs231n_correct.py").read_text()
+    lines = source.splitlines()
+    at = next(i for i, line in enumerate(lines) if 'elif mode == "test":' in line)
+    test_branch = "\n".join(lines[at : at + 6])
+    assert "running_var + eps" in test_branch, test_branch
+    fixed = source.replace(test_branch, test_branch.replace("running_var + eps", "running_var"))
+    (tmp_path / "layers.py").write_text(fixed)
+    result = verify(str(tmp_path / "layers.py"), VerifyOptions(seed=1, checks=OFF))
+    assert [c.id for c in result.failures] == ["eval-mode"]
+    assert "float32" not in result.read_it and "eval" in result.read_it
