@@ -8,6 +8,15 @@ boundary is the operating system's (``sandbox``: namespaces, rlimits, a private 
 the process group); what the hook adds is a clear message for the honest mistakes
 and the curious attempts ("the submission imported bncheck").
 
+Paths are judged lexically against the cwd, so the submission may hold no directory
+descriptor: ``os.open(name, dir_fd=fd)`` raises an "open" event without its dir_fd, and
+the kernel would resolve ``name`` against ``fd``. Hence ``os.open`` of a directory (or
+with O_DIRECTORY / O_PATH), the fd forms of chdir / listdir / scandir, and the magic
+links of ``/proc`` (``cwd``, ``root``, ``fd``) are refused. What no audit event reports
+cannot be refused here (``os.mkfifo``, ``os.mknod``, ``os.dup``, ``os.pwrite``, SQL's
+ATTACH): so ``sqlite3`` and the C dbm modules are refused outright, and the audit log
+is guarded by its identity (st_dev, st_ino), whatever descriptor reaches it.
+
 Everything the hook uses is bound as a default argument when it is made, and every
 such value is immutable (tuples, frozensets, read-only mapping proxies, builtin
 functions): a submission that replaces ``os.getcwd``, ``builtins.isinstance`` or
@@ -74,6 +83,7 @@ _DIR_FD = {
     "os.rename": (2, 3),
     "os.chmod": (2,),
     "os.chown": (3,),
+    "os.utime": (3,),
 }
 _PROCESS_EVENTS = {
     "os.system",
@@ -99,7 +109,16 @@ _ALWAYS = {  # the hook's own integrity, and the limits the parent set
     "sys.settrace": "trace the interpreter (sys.settrace)",
     "sys.setprofile": "profile the interpreter (sys.setprofile)",
     "sys.monitoring.register_callback": "monitor the interpreter (sys.monitoring)",
+    # SQL opens files with no audit event (ATTACH, VACUUM INTO): no database at all
+    "sqlite3.connect": "open an SQLite database (sqlite3)",
+    "sqlite3.enable_load_extension": "load an SQLite extension",
+    "sqlite3.load_extension": "load an SQLite extension",
 }
+# C modules that create files with no audit event at all
+_ALWAYS_IMPORTS = frozenset({"_gdbm", "_dbm"})
+# components that, after a "proc" component, name a directory the lexical check cannot
+# follow (/proc/self/cwd/.. is the cwd's parent, /proc/self/root is /, fd/N any fd)
+_PROC_LINKS = frozenset({"cwd", "root", "fd"})
 
 
 def _norm(path: str, cwd: str) -> str:
@@ -124,7 +143,7 @@ def make_hook(
 ) -> Callable[[str, tuple[Any, ...]], None]:
     """The hook function for this policy; ``install`` adds it to the interpreter."""
     deny_events = dict(_ALWAYS)
-    deny_modules: set[str] = {str(m) for m in table.get("forbid_imports", ())}
+    deny_modules: set[str] = {str(m) for m in table.get("forbid_imports", ())} | _ALWAYS_IMPORTS
     if not table.get("processes"):
         deny_events.update((e, "start a process") for e in _PROCESS_EVENTS)
     if not table.get("signals"):
@@ -136,7 +155,7 @@ def make_hook(
     # what they do is refused: dlopen and calls, sockets, processes.
     interesting = frozenset(
         {"open", "import", "os.listdir", "os.scandir", "os.chdir"}
-        | {"fcntl.fcntl"}
+        | {"fcntl.fcntl", "fcntl.ioctl"}
         | set(deny_events)
         | set(_PATH_EVENTS)
     )
@@ -145,6 +164,10 @@ def make_hook(
     )
     write_roots = tuple(_norm(p, "/") for p in writable)
     read_roots = write_roots + tuple(_norm(p, "/") for p in readable)
+    log_id = (-1, -1)  # the log's identity, whatever descriptor later reaches the file
+    if log_fd >= 0:
+        st = posix.fstat(log_fd)
+        log_id = (st.st_dev, st.st_ino)
 
     def hook(
         event: str,
@@ -159,7 +182,14 @@ def make_hook(
         _dir_fd: Mapping[str, tuple[int, ...]] = MappingProxyType(_DIR_FD),
         _getcwd: Callable[[], str] = posix.getcwd,
         _write: Callable[[int, bytes], int] = posix.write,
+        _stat: Callable[..., Any] = posix.stat,
+        _fstat: Callable[[int], Any] = posix.fstat,
+        _exit: Callable[[int], Any] = posix._exit,
         _log_fd: int = log_fd,
+        _log_id: tuple[int, int] = log_id,
+        _proc_links: frozenset[str] = _PROC_LINKS,
+        _oserror: type[OSError] = OSError,
+        _valueerror: type[ValueError] = ValueError,
         _norm: Callable[[str, str], str] = _norm,
         _isinstance: Callable[[Any, Any], bool] = isinstance,
         _type: type = type,
@@ -172,16 +202,30 @@ def make_hook(
         _refused: type = Refused,
         _refused_import: type = RefusedImport,
         _writes: int = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC,
+        _dir_flags: int = os.O_DIRECTORY | getattr(os, "O_PATH", 0),
+        _raw: tuple[type, ...] = (str, bytes),  # as the kernel resolves it: links, then ..
     ) -> None:
         if event not in _interesting and not event.startswith(_prefixes):
             return  # most events: one set lookup
 
+        def same_as_log(fd: int) -> bool:
+            try:
+                st = _fstat(fd)
+            except _oserror:
+                return False
+            return st.st_dev == _log_id[0] and st.st_ino == _log_id[1]
+
         def refuse(what: str, error: type = _refused) -> None:
             line = (event + "\t" + what.replace("\n", " ")[:300] + "\n").encode("utf-8", "replace")
             if _log_fd >= 0:
+                if not same_as_log(_log_fd):  # closed or replaced: no refusal goes unrecorded
+                    try:  # a last word on stderr, then the child ends: the run fails
+                        _write(2, b"bncheck's sandbox: the audit log was tampered with\n" + line)
+                    finally:
+                        _exit(71)
                 try:  # noqa: SIM105 (no contextlib: the hook looks up no module globals)
                     _write(_log_fd, line)
-                except OSError:
+                except _oserror:
                     pass
             raise error("bncheck's sandbox refused: " + what)
 
@@ -193,7 +237,20 @@ def make_hook(
                 value = value.decode("utf-8", "surrogateescape")
             if _type(value) is not _str:
                 return None
-            return _norm(value, _getcwd())
+            path = value if value.startswith("/") else _getcwd() + "/" + value
+            if "proc" in path:  # every component as written, before '..' is folded
+                parts = path.split("/")
+                if "proc" in parts:
+                    for part in parts:
+                        if part in _proc_links:
+                            refuse(event + " " + path[:200] + " (a link /proc resolves elsewhere)")
+            return _norm(path, "/")
+
+        def is_dir(value: Any) -> bool:
+            try:
+                return _stat(value).st_mode & 0o170000 == 0o040000
+            except (_oserror, _valueerror):
+                return False
 
         def under(path: str, roots: tuple[str, ...]) -> bool:
             for root in roots:  # noqa: SIM110 (no any(): builtins can be replaced)
@@ -216,6 +273,11 @@ def make_hook(
                 refuse("write " + path + " (outside its working copy)")
             elif not under(path, _read_roots):
                 refuse("read " + path + " (outside its working copy and Python)")
+            elif (_isinstance(flags, _int) and flags & _dir_flags) or (
+                mode is None  # os.open: io.open refuses a directory itself
+                and (is_dir(path) or (_type(target) in _raw and is_dir(target)))
+            ):
+                refuse("open the directory " + path + " as a descriptor")
         elif event in _deny_events:
             refuse(_deny_events[event])
         elif event == "import":  # str.__str__: a str subclass cannot choose what we read
@@ -231,9 +293,9 @@ def make_hook(
                 if path is None or not under(path, _write_roots):
                     refuse(event + " on " + (path or _repr(args[i])[:100]) + " (outside its copy)")
         elif event in ("os.listdir", "os.scandir", "os.chdir"):
+            if _len(args) and _isinstance(args[0], _int):
+                refuse(event + " of a directory descriptor")
             path = where(args[0] if args and args[0] is not None else ".")
-            if _len(args) and _type(args[0]) is _int:
-                return
             roots = _write_roots if event == "os.chdir" else _read_roots
             if path is None or not under(path, roots):
                 refuse(event + " " + _str(path))
@@ -242,7 +304,11 @@ def make_hook(
         elif event.startswith(_prefixes):
             refuse("use the network (" + event + ")")
         elif (
-            event == "fcntl.fcntl" and _len(args) and _type(args[0]) is _int and args[0] == _log_fd
+            (event == "fcntl.fcntl" or event == "fcntl.ioctl")
+            and _log_fd >= 0
+            and _len(args)
+            and _isinstance(args[0], _int)
+            and same_as_log(args[0])
         ):
             refuse("change the sandbox's log")
 

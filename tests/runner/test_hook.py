@@ -495,3 +495,208 @@ def test_forbidden_imports_are_refused(tmp_path: Path) -> None:
     assert "import json" in _assert_refused(outcomes["json.decoder"], "ModuleNotFoundError")
     _assert_refused(outcomes["bncheck"], "ModuleNotFoundError")
     assert "network (socket.__new__)" in _assert_refused(outcomes["socket"])
+
+
+# -- no directory descriptor: the "open" event carries no dir_fd ---------------------------
+
+DIR_FD = """
+import shutil, sqlite3
+with open("file.txt", "w") as f:
+    f.write("x")
+os.mkdir("sub")
+FILE_FD = os.open("file.txt", os.O_RDONLY)
+
+def climb():  # red team's h00: a Python root's fd, names resolved against it
+    base = os.open(sys.prefix, os.O_RDONLY)
+    depth = sys.prefix.count("/") + 2
+    for _ in range(depth):
+        os.makedirs("d", exist_ok=True)
+        os.chdir("d")
+    root = os.open("/".join([".."] * depth), os.O_RDONLY, dir_fd=base)
+    fd = os.open(OUTSIDE.lstrip("/") + "/climbed.txt", os.O_WRONLY | os.O_CREAT, 0o600, dir_fd=root)
+    os.write(fd, b"escaped")
+
+def attach():
+    db = sqlite3.connect(":memory:")
+    db.execute("attach database '" + OUTSIDE + "/attached.db' as a")
+    db.execute("create table a.t(x)")
+
+def read_file():
+    fd = os.open("file.txt", os.O_RDONLY)
+    try:
+        return os.read(fd, 10)
+    finally:
+        os.close(fd)
+
+def create_file():
+    os.close(os.open("sub/new.txt", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    return sorted(os.listdir("sub"))
+
+here = os.getcwd()
+attempt("climb", climb)
+os.chdir(here)
+for name, action in [
+    ("os.open .", lambda: os.open(".", os.O_RDONLY)),
+    ("os.open sub/", lambda: os.open("sub", os.O_RDONLY)),
+    ("os.open sub/../sub", lambda: os.open("sub/../sub", os.O_RDONLY)),
+    ("os.open sys.prefix", lambda: os.open(sys.prefix, os.O_RDONLY)),
+    ("os.open bytes dir", lambda: os.open(b"sub", os.O_RDONLY)),
+    ("O_DIRECTORY", lambda: os.open("file.txt", os.O_RDONLY | os.O_DIRECTORY)),
+    ("O_PATH", lambda: os.open("file.txt", os.O_PATH)),
+    ("fchdir", lambda: os.fchdir(FILE_FD)),
+    ("chdir fd", lambda: os.chdir(FILE_FD)),
+    ("listdir fd", lambda: os.listdir(FILE_FD)),
+    ("scandir fd", lambda: list(os.scandir(FILE_FD))),
+    ("fwalk", lambda: list(os.fwalk("."))),
+    ("sqlite3 file", lambda: sqlite3.connect("inside.db")),
+    ("sqlite3 outside", lambda: sqlite3.connect(OUTSIDE + "/outside.db")),
+    ("sqlite3 :memory: ATTACH", attach),
+    ("read a file with os.open", read_file),
+    ("create a file with os.open", create_file),
+    ("open() a file", lambda: open("file.txt").read()),
+    ("walk", lambda: [sorted(d) for _, d, _ in os.walk(".")]),
+    ("scandir .", lambda: sorted(e.name for e in os.scandir("."))),
+    ("chdir sub and back", lambda: (os.chdir("sub"), os.chdir(".."), os.getcwd() == here)[2]),
+]:
+    attempt(name, action)
+"""
+
+
+@pytest.fixture(scope="module")
+def dir_fd(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, tuple[Any, ...]]]:
+    tmp = tmp_path_factory.mktemp("dir_fd")
+    return tmp, _run(tmp, DIR_FD)
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("climb", "as a descriptor"),
+        ("os.open .", "as a descriptor"),
+        ("os.open sub/", "as a descriptor"),
+        ("os.open sub/../sub", "as a descriptor"),
+        ("os.open sys.prefix", "as a descriptor"),
+        ("os.open bytes dir", "as a descriptor"),
+        ("O_DIRECTORY", "as a descriptor"),
+        ("O_PATH", "as a descriptor"),
+        ("fchdir", "os.chdir of a directory descriptor"),
+        ("chdir fd", "os.chdir of a directory descriptor"),
+        ("listdir fd", "os.listdir of a directory descriptor"),
+        ("scandir fd", "os.scandir of a directory descriptor"),
+        ("fwalk", "as a descriptor"),
+        ("sqlite3 file", "SQLite"),
+        ("sqlite3 outside", "SQLite"),
+        ("sqlite3 :memory: ATTACH", "SQLite"),
+    ],
+)
+def test_no_directory_descriptor_and_no_sqlite(
+    dir_fd: tuple[Path, dict], name: str, says: str
+) -> None:
+    assert says in _assert_refused(dir_fd[1][name])
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("read a file with os.open", b"x"),
+        ("create a file with os.open", ["new.txt"]),
+        ("open() a file", "x"),
+        ("walk", [["sub"], []]),
+        ("scandir .", ["file.txt", "sub"]),
+        ("chdir sub and back", True),
+    ],
+)
+def test_files_and_folders_by_name_still_work(
+    dir_fd: tuple[Path, dict], name: str, expected: Any
+) -> None:
+    assert _assert_ok(dir_fd[1][name]) == expected
+
+
+def test_nothing_was_created_outside_through_a_descriptor(dir_fd: tuple[Path, dict]) -> None:
+    tmp, _ = dir_fd
+    assert sorted(p.name for p in tmp.iterdir()) == ["work"]
+    assert not (tmp / "work" / "inside.db").exists()
+
+
+PROC = """
+def read(path):
+    with open(path, "rb") as f:
+        return len(f.read(100)) > 0
+
+for name, path in [
+    ("cwd/..", "/proc/self/cwd/../victim.txt"),
+    ("root", "/proc/self/root/etc/passwd"),
+    ("root/..", "/proc/self/../self/root/../self/status"),
+    ("fd", "/proc/self/fd/0"),
+    ("task cwd", "/proc/self/task/" + str(os.getpid()) + "/cwd/../victim.txt"),
+]:
+    attempt(name, lambda: read(path))
+attempt("listdir fd", lambda: os.listdir("/proc/self/fd"))
+attempt("os.open cwd", lambda: os.open("/proc/self/cwd", os.O_RDONLY))
+attempt("status", lambda: read("/proc/self/status"))
+"""
+
+
+def test_the_links_of_proc_self_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "victim.txt").write_text("another student's answer", encoding="utf-8")
+    outcomes = _run(tmp_path, PROC, readable=Path("/proc/self"))
+    for name in ("cwd/..", "root", "root/..", "fd", "task cwd", "listdir fd", "os.open cwd"):
+        assert "a link /proc resolves elsewhere" in _assert_refused(outcomes[name]), name
+    assert _assert_ok(outcomes["status"]) is True  # /proc/self itself: numpy reads it
+
+
+# -- the log: whatever descriptor reaches it ----------------------------------------------
+
+LOG_GUARD = """
+import fcntl
+attempt("refused first", lambda: os.listdir("/"))
+COPY = os.dup(LOG_FD)
+attempt("fcntl dup F_SETFL", lambda: fcntl.fcntl(COPY, fcntl.F_SETFL, 0))
+attempt("fcntl log F_SETFL", lambda: fcntl.fcntl(LOG_FD, fcntl.F_SETFL, 0))
+attempt("ioctl dup", lambda: fcntl.ioctl(COPY, 0x40049409, COPY))  # FICLONE
+attempt("ftruncate dup", lambda: os.ftruncate(COPY, 0))
+attempt("pwrite dup", lambda: os.pwrite(COPY, b"XXXX", 0))  # O_APPEND: appends
+with open("other.txt", "w") as f:
+    attempt("fcntl other file", lambda: fcntl.fcntl(f.fileno(), fcntl.F_GETFL))
+"""
+
+
+def test_a_dup_of_the_log_cannot_clear_o_append(tmp_path: Path) -> None:
+    log = tmp_path / "audit.log"
+    outcomes = _run(tmp_path, LOG_GUARD, log=log)
+    for name in ("fcntl dup F_SETFL", "fcntl log F_SETFL", "ioctl dup"):
+        assert "change the sandbox's log" in _assert_refused(outcomes[name]), name
+    _assert_refused(outcomes["ftruncate dup"])
+    _assert_ok(outcomes["fcntl other file"])
+    lines = log.read_bytes().split(b"\n")
+    assert lines[0].startswith(b"os.listdir\t"), lines[:2]  # the first refusal is intact
+
+
+CLOSE_LOG = """
+os.close(LOG_FD)
+os.open("decoy.log", os.O_WRONLY | os.O_CREAT, 0o600)  # takes the log's number
+try:
+    os.listdir("/")
+except BaseException:
+    pass
+print("STILL RUNNING", flush=True)
+"""
+
+
+def test_a_refusal_with_the_log_closed_or_replaced_ends_the_child(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    log = tmp_path / "audit.log"
+    script = PREAMBLE + textwrap.dedent(CLOSE_LOG) + EPILOGUE
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", script, str(HOOK), str(work), str(log), "{}", ""],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 71, (done.returncode, done.stdout, done.stderr[-2000:])
+    assert "STILL RUNNING" not in done.stdout
+    assert "the audit log was tampered with" in done.stderr
+    assert (work / "decoy.log").read_bytes() == b""

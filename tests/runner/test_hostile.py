@@ -324,3 +324,53 @@ def test_the_deadline_holds_while_the_parent_is_busy() -> None:
         assert info.value.code == "timeout"
     finally:
         running.close()
+
+
+# --- red team, round 2: dir_fd, sqlite, the audit log (hook.py) -------------------------
+
+HOSTILE_TIMEOUT = 10.0  # each of these runs is bounded
+
+
+def test_a_directory_descriptor_is_refused_and_nothing_is_written_outside(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    marker = outside / "dir-fd-marker.txt"
+    result = _run(_submission(tmp_path, "dir_fd_escape.py", MARKER=marker), timeout=HOSTILE_TIMEOUT)
+    _fails(result)
+    assert not marker.exists(), "a name resolved against a directory descriptor got out"
+    assert list(outside.iterdir()) == []
+    if not isinstance(result, SubmissionError):
+        sandbox = {c.name: c for c in result.checks}["sandbox"]  # type: ignore[attr-defined]
+        assert sandbox.passed is False and "as a descriptor" in sandbox.message
+
+
+def test_sqlite_creates_no_file(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    marker = outside / "sqlite-marker.db"
+    result = _run(_submission(tmp_path, "sqlite_escape.py", MARKER=marker), timeout=HOSTILE_TIMEOUT)
+    _fails(result)
+    assert list(outside.iterdir()) == [], "SQLite created a file outside the sandbox"
+    if not isinstance(result, SubmissionError):
+        sandbox = {c.name: c for c in result.checks}["sandbox"]  # type: ignore[attr-defined]
+        assert sandbox.passed is False and "SQLite" in sandbox.message
+
+
+def test_a_correct_gradient_cannot_erase_its_refusals_from_the_log(tmp_path: Path) -> None:
+    result = _run(_submission(tmp_path, "erases_log.py"), timeout=HOSTILE_TIMEOUT)
+    _fails(result)
+    if not isinstance(result, SubmissionError):
+        rows = {c.name: c for c in result.checks}  # type: ignore[attr-defined]
+        assert rows["dx"].passed, "its gradient is right: only the sandbox row fails"
+        assert rows["sandbox"].passed is False and "imported bncheck" in rows["sandbox"].message
+
+
+def test_a_correct_gradient_cannot_close_the_log_to_hide_a_refusal(tmp_path: Path) -> None:
+    result = _run(_submission(tmp_path, "closes_log.py"), timeout=HOSTILE_TIMEOUT)
+    assert isinstance(result, SubmissionError), f"not refused: {result}"
+    assert result.code == "submission-crashed"
+
+
+def test_the_correct_example_still_passes_under_the_hook() -> None:
+    assert verify(str(example("plain_correct.py")), OPTIONS).passed
+    assert verify(str(example("cs231n_correct.py")), OPTIONS).passed
