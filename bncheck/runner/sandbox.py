@@ -364,7 +364,8 @@ def spawn(
         for folder in (work, home, tmp):
             folder.mkdir(mode=0o700)
         config = {**limits.for_child(), "preload": list(preload)}
-        command = [*namespaces.prefix(), sys.executable, "-I", "-B", str(_CHILD), str(io)]
+        before = namespaces.command(str(root), str(io))
+        command = [*before, sys.executable, "-I", "-B", str(_CHILD), str(io)]
         with open(io / "output.txt", "xb") as output:
             process = subprocess.Popen(
                 [*command, json.dumps(config)],

@@ -374,3 +374,34 @@ def test_a_correct_gradient_cannot_close_the_log_to_hide_a_refusal(tmp_path: Pat
 def test_the_correct_example_still_passes_under_the_hook() -> None:
     assert verify(str(example("plain_correct.py")), OPTIONS).passed
     assert verify(str(example("cs231n_correct.py")), OPTIONS).passed
+
+
+FORK_EXEC_WRITER = """
+import _posixsubprocess, os
+
+def _write_outside():
+    argv = [b"/bin/sh", b"-c", b"echo written > {marker}"]
+    pid = _posixsubprocess.fork_exec(
+        argv, [b"/bin/sh"], True, (), None, None, -1, -1, -1, -1, -1, -1,
+        *([-1] * 2), False, False, False, None, None, None, -1, None, False)
+    os.waitpid(pid, 0)
+
+_write_outside()
+"""
+
+
+def test_code_past_the_hook_cannot_write_outside_its_folders(tmp_path: Path) -> None:
+    """fork_exec raises no audit event: the read-only mounts are what stop the write."""
+    if not namespaces.command("/x", "/y")[len(namespaces.prefix()) :]:
+        pytest.skip("the read-only file system needs root, mount and setpriv (namespaces.py)")
+    marker = tmp_path / "outside" / "marker.txt"
+    marker.parent.mkdir()
+    source = FORK_EXEC_WRITER.replace("{marker}", str(marker))
+    submission = tmp_path / "sub" / "layers.py"
+    submission.parent.mkdir()
+    submission.write_text(source + example("cs231n_correct.py").read_text())
+    with contextlib.suppress(SubmissionError):  # a refused or failed fork_exec: either way
+        verify(
+            str(submission), VerifyOptions(seed=0, checks=CheckOptions(autograd="off"), timeout=20)
+        )
+    assert not marker.exists(), "a process the hook cannot see wrote outside the sandbox"
