@@ -28,7 +28,6 @@ own, and every exception stops at the function it came from.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import os
@@ -137,14 +136,6 @@ def _relative(text: str, root: Path) -> str:
     return _SANDBOX_PATH.sub("", text)
 
 
-def _options(rubric: Any, function: Any, seed: int) -> VerifyOptions:
-    options = rubric.verify_options(function, seed)
-    policy = dataclasses.replace(
-        options.policy, write_copy=bool(getattr(rubric, "write_files", False))
-    )
-    return dataclasses.replace(options, policy=policy)
-
-
 def _plan(sub: Submission, function: Any, options: VerifyOptions, index: int) -> _Planned:
     from bncheck.check import api
     from bncheck.check.plan import make_plan
@@ -232,7 +223,7 @@ def grade_submission(sub: Submission, rubric: Any, salt: str) -> StudentGrade:
     planned = []
     for k, function in enumerate(rubric.functions):
         try:
-            planned.append(_plan(sub, function, _options(rubric, function, seed), k))
+            planned.append(_plan(sub, function, rubric.verify_options(function, seed), k))
         except Exception as exc:
             outcomes[k] = exc
     printed: dict[int, str] = {}

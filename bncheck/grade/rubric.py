@@ -134,7 +134,7 @@ class Rubric:
             dtype=self.dtype,
             timeout=self.timeout,
             checks=CheckOptions(autograd="auto" if self.autograd else "off"),
-            policy=Policy(forbid_imports=self.forbid_imports),
+            policy=Policy(forbid_imports=self.forbid_imports, write_copy=self.write_files),
             infer_norm=function.norm == "infer",
         )
 

@@ -22,7 +22,6 @@ for a target the child never started: the caller runs those again, in a fresh ch
 from __future__ import annotations
 
 import os
-import site
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -73,31 +72,20 @@ def send_all(running: Running, jobs: Sequence[Job]) -> None:
         raise ValueError("send_all needs at least one job")
     running.job = jobs[0]
     paths = _copy(running, jobs)
-    roots = folders.python_roots()
-    request = {
-        "path": str(paths[0]),
-        "targets": [
-            {
-                "path": str(path),
-                "display": job.display or str(job.path),
-                "names": dict(job.names),
-                "ops": job.ops,
-            }
-            for job, path in zip(jobs, paths, strict=True)
-        ],
-        "python_path": [site.USER_SITE] if site.USER_SITE in roots else [],
-        "writable": running.writable(),
-        "readable": running.readable(roots),
-        "table": running.policy.table(),
-    }
-    with open(running.io / "request.bin", "xb") as f:
-        protocol.write(f, request)
-    assert running.process.stdin is not None
-    try:
-        running.process.stdin.write(b"go")
-        running.process.stdin.close()
-    except BrokenPipeError:  # it died already: wait_all says how
-        pass
+    running.deliver(
+        {
+            "path": str(paths[0]),
+            "targets": [
+                {
+                    "path": str(path),
+                    "display": job.display or str(job.path),
+                    "names": dict(job.names),
+                    "ops": job.ops,
+                }
+                for job, path in zip(jobs, paths, strict=True)
+            ],
+        }
+    )
 
 
 def _complete(path: Path) -> bool:

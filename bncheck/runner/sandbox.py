@@ -109,12 +109,21 @@ class Running:
         path = work / source.name
         if not path.is_file():  # a hidden folder, or a file over the copy budget
             folders.copy_file(source, path)
+        self.deliver(
+            {
+                "path": str(path),
+                "display": job.display or str(job.path),
+                "names": dict(job.names),
+                "ops": job.ops,
+            }
+        )
+
+    def deliver(self, calls: dict[str, Any]) -> None:
+        """Write the request (``calls``, and where the child may read and write, and the
+        hook's table) and tell the child it is ready: one byte on its stdin."""
         roots = folders.python_roots()
         request = {
-            "path": str(path),
-            "display": job.display or str(job.path),
-            "names": dict(job.names),
-            "ops": job.ops,
+            **calls,
             "python_path": [site.USER_SITE] if site.USER_SITE in roots else [],
             "writable": self.writable(),
             "readable": self.readable(roots),

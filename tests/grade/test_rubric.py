@@ -238,3 +238,10 @@ def test_rubric_is_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         rubric.timeout = 1  # type: ignore[misc]
     assert isinstance(rubric, Rubric)
+
+
+def test_write_files_reaches_the_policy() -> None:
+    rubric = load_rubric()
+    options = rubric.verify_options(rubric.functions[0], seed=1)
+    assert rubric.write_files is False and options.policy.write_copy is False
+    assert "bncheck" in options.policy.forbid_imports
