@@ -121,6 +121,11 @@ class Evidence:
             return self.as_dtype
         return computed_in(self.cases[0].submission.dtypes[0], self.cases[0].case.x.dtype)
 
+    def judged(self, dtype: np.dtype) -> np.dtype:
+        """The dtype a returned array is judged in: ``as_dtype`` on the battery's float32
+        second look, else its own."""
+        return dtype if self.as_dtype is None else self.as_dtype
+
     def grads(self, op: int) -> Returned:
         return returned(self.target, self.replies[op], "backward")
 
