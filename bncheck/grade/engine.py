@@ -8,19 +8,7 @@ The trusted references are computed in this process while the child runs, once p
 (spec, seed, inputs) — a student's ``batchnorm_backward`` and ``batchnorm_backward_alt``
 share them.
 
-What a student gets (``FunctionGrade``), per check id of the battery:
-
-* a row that passed: the rubric's points; failed or skipped: 0, with the row's message,
-  the worst element and the rubric's feedback text;
-* a check the rubric gives points that did not run (not applicable to the style, e.g.
-  ``running-stats`` for a plain-style submission): 0, output "not run for this style";
-  the maximum stays the rubric's, so every student is graded out of the same total;
-* a refused operation (the ``sandbox`` row failed, or a refusal made the submission fail):
-  0 for the whole function and a ``cheat`` flag;
-* a submission that could not be checked (syntax error, missing function, time, memory
-  or output limit, crash): 0 for every check with the error as output, and a ``limit``
-  or ``load`` flag (an ``optional`` function that is missing: 0 and no flag);
-* a bug in bncheck: 0 for that function, an ``internal`` flag, and the traceback logged.
+What a student gets per check is ``grade/scoring.py``.
 
 One student's problem never reaches another's grade: each student has a child of their
 own, and every exception stops at the function it came from.
@@ -41,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bncheck.errors import BncheckError
-from bncheck.grade.model import CheckGrade, Flag, FunctionGrade, StudentGrade, Submission
+from bncheck.grade.model import Flag, StudentGrade, Submission
+from bncheck.grade.scoring import error_grade, function_grade
 
 if TYPE_CHECKING:
     from bncheck.check.api import VerifyOptions
@@ -53,16 +41,13 @@ if TYPE_CHECKING:
     from bncheck.grade.journal import Journal
     from bncheck.runner import Job
 
-__all__ = ["LIMIT_CODES", "grade_all", "grade_submission", "student_seed"]
+__all__ = ["grade_all", "grade_submission", "student_seed"]
 
 log = logging.getLogger("bncheck.grade")
 
-LIMIT_CODES = frozenset({"timeout", "memory-limit", "output-limit"})
 # a submission that prints a score of its own ({"score": 100}, "Score: 10/10", ...)
 _FAKE_SCORE = re.compile(r"""["']?\b(?:score|max_score|points)\b["']?\s*[:=]\s*[-+0-9.]+""", re.I)
 _MiB = 1 << 20
-# the sandbox's private folders (tempfile.mkdtemp(prefix="bncheck-")): never in an output
-_SANDBOX_PATH = re.compile(r"(?:/[^\s'\"/]+)*/bncheck-(?:io-)?[A-Za-z0-9_]+(?:/work)?/?")
 
 
 def student_seed(student: str, salt: str) -> int:
@@ -127,13 +112,6 @@ class _Planned:
     target: Target
     plan: Plan
     display: str
-
-
-def _relative(text: str, root: Path) -> str:
-    """Text for an output: no grader's path (the student's folder, the sandbox's)."""
-    for base in {str(root), os.path.realpath(root)}:
-        text = text.replace(base + os.sep, "").replace(base, ".")
-    return _SANDBOX_PATH.sub("", text)
 
 
 def _plan(sub: Submission, function: Any, options: VerifyOptions, index: int) -> _Planned:
@@ -234,7 +212,7 @@ def grade_submission(sub: Submission, rubric: Any, salt: str) -> StudentGrade:
             outcomes.update({p.index: exc for p in planned})
     functions, flags = [], []
     for k, function in enumerate(rubric.functions):
-        grade, flag = _function_grade(sub, function, seed, outcomes[k])
+        grade, flag = function_grade(sub, function, seed, outcomes[k])
         functions.append(grade)
         flags += flag
         claim = _FAKE_SCORE.search(printed.get(k, ""))
@@ -248,128 +226,6 @@ def grade_submission(sub: Submission, rubric: Any, salt: str) -> StudentGrade:
         flags=tuple(flags),
         seconds=round(time.monotonic() - started, 3),
     )
-
-
-def _function_grade(
-    sub: Submission, function: Any, seed: int, outcome: VerifyResult | Exception
-) -> tuple[FunctionGrade, list[Flag]]:
-    if isinstance(outcome, BaseException):
-        return _error_grade(sub, function, seed, outcome)
-    try:
-        return _result_grade(sub, function, seed, outcome)
-    except Exception as exc:  # a bug in the mapping: that function's internal flag
-        return _error_grade(sub, function, seed, exc)
-
-
-def _visibility(function: Any, check_id: str) -> Any:
-    return "after_due_date" if check_id in function.hidden else "visible"
-
-
-def _result_grade(
-    sub: Submission, function: Any, seed: int, result: VerifyResult
-) -> tuple[FunctionGrade, list[Flag]]:
-    from bncheck.check.battery import IDS
-
-    rows = {row.id: row for row in result.checks if row.id}
-    points = dict(function.points)
-    sandbox = rows.get("sandbox")
-    cheat = sandbox is not None and sandbox.passed is False
-    checks = []
-    for check_id in IDS:
-        row = rows.get(check_id)
-        top = float(points.get(check_id, 0.0))
-        if row is None and check_id not in points:
-            continue
-        feedback = function.feedback.get(check_id, "")
-        if row is None:
-            output = _join(f"not run for this style ({result.style})", feedback)
-            checks.append(
-                CheckGrade(
-                    check_id, check_id, None, 0.0, top, _visibility(function, check_id), output
-                )
-            )
-            continue
-        passed = row.passed
-        earned = top if passed is True and not cheat else 0.0
-        output = ""
-        if passed is False:
-            worst = f"worst: {row.worst}" if row.worst else ""
-            output = _join(row.message, worst, feedback)
-        elif passed is None:
-            output = _join(row.message or "skipped", feedback)
-        elif cheat:
-            output = (
-                "no credit: the sandbox refused what the submission did (see the sandbox check)"
-            )
-        checks.append(
-            CheckGrade(
-                check_id,
-                _relative(row.title, sub.root),
-                passed,
-                earned,
-                top,
-                _visibility(function, check_id),
-                _relative(output, sub.root),
-            )
-        )
-    flags = []
-    if cheat and sandbox is not None:
-        flags.append(Flag("cheat", function.name, _relative(sandbox.message, sub.root)))
-    grade = FunctionGrade(
-        function=function.name,
-        seed=seed,
-        checks=tuple(checks),
-        read_it=_relative(result.read_it, sub.root),
-    )
-    return grade, flags
-
-
-def _join(*parts: str) -> str:
-    return "\n".join(p.strip() for p in parts if p and p.strip())
-
-
-def _error_grade(
-    sub: Submission, function: Any, seed: int, exc: BaseException
-) -> tuple[FunctionGrade, list[Flag]]:
-    from bncheck.check.battery import IDS
-
-    if isinstance(exc, BncheckError):
-        error = {k: _relative(v, sub.root) for k, v in exc.to_dict().items()}
-    else:  # a bug in bncheck: the student gets 0 here, the instructor a flag, the log a trace
-        log.error("internal error grading %s:%s", sub.student, function.name, exc_info=exc)
-        error = {
-            "code": "internal-error",
-            "message": f"bncheck failed on this function: {type(exc).__name__}: {exc}",
-            "hint": "a bug in bncheck, not in the submission: please report it",
-        }
-        error = {k: _relative(v, sub.root) for k, v in error.items()}
-    code = error["code"]
-    flags = []
-    missing = code in ("missing-function", "file-not-found")
-    if not isinstance(exc, BncheckError):
-        flags.append(Flag("internal", function.name, error["message"]))
-    elif code == "refused":
-        flags.append(Flag("cheat", function.name, error["message"]))
-    elif code in LIMIT_CODES:
-        flags.append(Flag("limit", function.name, error["message"]))
-    elif not (missing and getattr(function, "optional", False)):
-        flags.append(Flag("load", function.name, error["message"]))
-    output = _join(error["message"], error.get("hint", ""))
-    checks = tuple(
-        CheckGrade(
-            check_id,
-            check_id,
-            None,
-            0.0,
-            float(function.points[check_id]),
-            _visibility(function, check_id),
-            output,
-        )
-        for check_id in IDS
-        if check_id in function.points
-    )
-    grade = FunctionGrade(function=function.name, seed=seed, checks=checks, error=error)
-    return grade, flags
 
 
 # --------------------------------------------------------------------------- a class
@@ -444,7 +300,7 @@ def _safe_grade(sub: Submission, rubric: Any, salt: str) -> StudentGrade:
         seed = student_seed(sub.student, salt)
         functions, flags = [], []
         for function in rubric.functions:
-            grade, flag = _error_grade(sub, function, seed, exc)
+            grade, flag = error_grade(sub, function, seed, exc)
             functions.append(grade)
             flags += flag
         return StudentGrade(sub.student, sub.digest, tuple(functions), tuple(flags))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bncheck import examples
-from bncheck.grade import engine
+from bncheck.grade import scoring
 from bncheck.grade.discover import find_submissions
 from bncheck.grade.engine import grade_all, grade_submission, student_seed
 from bncheck.grade.model import StudentGrade, Submission
@@ -161,14 +161,14 @@ def test_a_bug_in_bncheck_is_an_internal_flag_for_that_function_only(
     graded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, subs, rubric = graded
-    real = engine._result_grade
+    real = scoring._result_grade
 
     def broken(sub, function, seed, result):  # type: ignore[no-untyped-def]
         if function.name == "batchnorm_backward_alt":
             raise RuntimeError("boom")
         return real(sub, function, seed, result)
 
-    monkeypatch.setattr(engine, "_result_grade", broken)
+    monkeypatch.setattr(scoring, "_result_grade", broken)
     sub = next(s for s in subs if s.student == "cs231n_correct")
     g = grade_submission(sub, rubric, SALT)
     assert [(f.kind, f.function) for f in g.flags] == [("internal", "batchnorm_backward_alt")]
