@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bncheck.errors import SubmissionError
+from bncheck.errors import MissingDependencyError, SubmissionError
 from bncheck.runner import folders, namespaces, progress, protocol
 from bncheck.runner.limits import Limits, Policy, clean_text
 
@@ -355,6 +355,17 @@ def _error(
     return error
 
 
+def _importable(preload: tuple[str, ...]) -> None:
+    """A module the child must preload (torch, for a torch Function) is installed here;
+    else the missing dependency is the message, not a child that dies at start-up."""
+    import importlib.util
+
+    for name in preload:
+        if importlib.util.find_spec(name) is None:
+            purpose = "checking a torch.autograd.Function" if name == "torch" else "the child"
+            raise MissingDependencyError.for_module(name, name, purpose)
+
+
 def spawn(
     preload: tuple[str, ...] = ("numpy",),
     limits: Limits | None = None,
@@ -365,6 +376,7 @@ def spawn(
     Python and numpy take ~0.1 s to start: the caller plans its calls meanwhile.
     """
     limits, policy = limits or Limits(), policy or Policy()
+    _importable(preload)
     started = time.monotonic()  # the deadline covers the copy and the child's start-up
     root = Path(tempfile.mkdtemp(prefix="bncheck-"))  # mode 0700, ours
     io = Path(tempfile.mkdtemp(prefix="bncheck-io-"))  # not under root: '..' shows no reply

@@ -338,3 +338,17 @@ def test_a_syntax_error_elsewhere_in_the_folder_does_not_hide_the_backward(
     (tmp_path / "layers.py").write_text(CORRECT_TEXT)
     (tmp_path / "scratch.py").write_text("def f(:\n")
     assert resolve_target(str(tmp_path)).path.name == "layers.py"
+
+
+def test_a_torch_function_without_torch_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a)
+    )
+    from bncheck.errors import MissingDependencyError
+
+    with pytest.raises(MissingDependencyError, match="needs torch") as err:
+        verify(str(path("torch_correct.py")), OPTIONS)
+    assert "pip install torch==2.13.0" in err.value.hint

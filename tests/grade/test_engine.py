@@ -7,6 +7,7 @@ student alone gives the same grade as grading them with the class.
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 from pathlib import Path
 
@@ -116,6 +117,10 @@ def test_correct_submissions_get_every_applicable_point(graded) -> None:
     assert cs231n.score == cs231n.max_score == 12.0  # both functions, all of their points
     for name in ("plain_correct", "torch_correct"):
         g = grades[name]
+        if name == "torch_correct" and importlib.util.find_spec("torch") is None:
+            # without torch a torch Function cannot be checked: a load flag that says so
+            assert [(f.kind, "needs torch" in f.message) for f in g.flags] == [("load", True)]
+            continue
         assert failed(g) == set(), name
         assert g.flags == (), name  # the alt is optional: missing, no flag
     plain = grades["plain_correct"].functions[0]
