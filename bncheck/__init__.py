@@ -25,12 +25,18 @@ del _os, _sys
 from typing import TYPE_CHECKING  # noqa: E402  (after the sys.path fix, on purpose)
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ loads on use
-    from bncheck.check.api import VerifyOptions, assert_gradients_close, check_backward
+    from bncheck.check.api import (
+        VerifyOptions,
+        assert_gradients_close,
+        check_backward,
+        verify,
+        verify_file,
+    )
     from bncheck.check.battery import CHECKS, Check
     from bncheck.check.compare import Tolerances
     from bncheck.check.evidence import CheckOptions
     from bncheck.check.fd import FDOptions
-    from bncheck.check.result import CheckResult, VerifyResult
+    from bncheck.check.result import CheckResult, FileResult, FunctionResult, VerifyResult
     from bncheck.emit import emit_source, load_backward
     from bncheck.errors import BncheckError
     from bncheck.spec import SPECS, NormSpec, get_spec
@@ -46,6 +52,8 @@ __all__ = [
     "CheckOptions",
     "CheckResult",
     "FDOptions",
+    "FileResult",
+    "FunctionResult",
     "NormSpec",
     "Tolerances",
     "VerifyOptions",
@@ -58,6 +66,8 @@ __all__ = [
     "get_spec",
     "load_backward",
     "prove",
+    "verify",
+    "verify_file",
 ]
 
 # Everything loads on first use, so ``bncheck --help`` imports none of it.
@@ -73,6 +83,8 @@ _LAZY = {
     "check_backward": "bncheck.check.api",
     "assert_gradients_close": "bncheck.check.api",
     "VerifyOptions": "bncheck.check.api",
+    "verify": "bncheck.check.api",
+    "verify_file": "bncheck.check.api",
     "CHECKS": "bncheck.check.battery",
     "Check": "bncheck.check.battery",
     "Tolerances": "bncheck.check.compare",
@@ -80,6 +92,8 @@ _LAZY = {
     "FDOptions": "bncheck.check.fd",
     "CheckResult": "bncheck.check.result",
     "VerifyResult": "bncheck.check.result",
+    "FileResult": "bncheck.check.result",
+    "FunctionResult": "bncheck.check.result",
 }
 
 

@@ -78,3 +78,72 @@ def test_error_text_has_message_and_hint() -> None:
     err = BncheckError("it broke", "do this", code="x-y")
     assert str(err) == "it broke\n  hint: do this"
     assert err.to_dict() == {"code": "x-y", "message": "it broke", "hint": "do this"}
+
+
+# ---- the normalization family: statistics axes vs parameter axes --------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "shape", "m", "gamma", "inside", "running"),
+    [
+        ("batchnorm", (6, 5), 6, (5,), False, True),
+        ("spatial_batchnorm", (2, 4, 3, 5), 30, (4,), False, True),
+        ("layernorm", (6, 5), 5, (5,), True, False),
+        ("groupnorm", (2, 4, 3, 5), 30, (1, 4, 1, 1), True, False),  # C/G = 2 channels × H × W
+        ("instancenorm", (2, 4, 3, 5), 15, (4,), False, False),
+        ("rmsnorm", (6, 5), 5, (5,), True, False),
+    ],
+)
+def test_presets_are_data(name, shape, m, gamma, inside, running) -> None:
+    spec = SPECS[name]
+    spec.check_shape(shape)
+    assert spec.group_size(shape) == m
+    assert spec.param_shape(shape) == gamma
+    assert spec.gamma_in_group is inside
+    assert spec.has_running is running
+    assert ("running statistics" in dict(spec.conventions())) is running
+
+
+def test_groupnorm_view_cuts_the_channels_into_groups() -> None:
+    spec = SPECS["groupnorm"]  # G = 2
+    assert spec.view_shape((2, 6, 3, 5)) == (2, 2, 3, 3, 5)
+    assert spec.view_axes == (2, 3, 4)  # one group: C/G channels × H × W of one sample
+    assert spec.stat_shape((2, 6, 3, 5)) == (2, 2, 1, 1, 1)
+    assert spec.reduce_axes == (0, 2, 3)  # dγ sums over N, H, W
+    with pytest.raises(SpecError, match="not divisible into 2 groups"):
+        spec.check_shape((2, 5, 3, 3))
+
+
+def test_rmsnorm_states_that_no_mean_is_subtracted() -> None:
+    rows = dict(SPECS["rmsnorm"].conventions())
+    assert "no mean subtracted" in rows["statistics"] and "variance" not in rows
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"name": "layernorm", "axes": (1,), "param_axes": (1,), "mode": "eval"},  # no running stats
+        {
+            "layout": "NCHW",
+            "axes": (1, 2, 3),
+            "param_axes": (0,),
+            "groups": 2,
+        },  # C not a param axis
+        {"layout": "NCHW", "axes": (1, 2, 3), "param_axes": (1,), "groups": 0},
+        {"axes": (0, 1)},  # every axis reduced and no param_axes: γ has no axis
+        {"param_axes": (2,)},
+        {"param_axes": (1, 1)},
+    ],
+)
+def test_bad_family_specs_are_rejected(kwargs) -> None:
+    with pytest.raises(SpecError) as info:
+        NormSpec(**kwargs)
+    assert info.value.message
+
+
+def test_layer_style_norms_take_any_leading_axes() -> None:
+    spec = SPECS["layernorm"].with_rank(3)  # (N, T, D), as torch.nn.LayerNorm(D)
+    assert spec.layout == "NTD" and spec.axes == (2,) and spec.param_shape((2, 3, 4)) == (4,)
+    assert SPECS["rmsnorm"].with_rank(2) is SPECS["rmsnorm"]
+    with pytest.raises(SpecError, match="takes 2 axes"):
+        SPECS["batchnorm"].with_rank(3)
