@@ -4,6 +4,7 @@ examples:
   bncheck derive                         the derivation in the terminal
   bncheck derive --format markdown       the same as Markdown with LaTeX math
   bncheck derive --emit numpy            the emitted batchnorm_backward for numpy
+  bncheck derive --norm layernorm        LayerNorm: γ varies inside the group (γ_i)
   bncheck derive --norm all --write derivations
                                          write derivation.md and the emitted code
 """
@@ -22,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--norm",
         default="batchnorm",
-        help="normalization to derive: batchnorm, spatial_batchnorm, or all (default batchnorm)",
+        help="normalization to derive: batchnorm, spatial_batchnorm, layernorm, groupnorm, "
+        "instancenorm, rmsnorm, or all (default batchnorm)",
     )
     parser.add_argument("--variance", choices=("biased", "unbiased"), default="biased")
     parser.add_argument("--format", default="text", help=f"one of {', '.join(FORMATS)}")

@@ -3,16 +3,46 @@
 from __future__ import annotations
 
 from bncheck.emit.notation import to_latex
+from bncheck.spec import NormSpec
 from bncheck.symbolic.derive import Derivation, Step
 from bncheck.symbolic.prove import Proof
 
-__all__ = ["render_latex", "render_markdown"]
+__all__ = ["group_notes", "render_latex", "render_markdown"]
 
 _SECTIONS = (
     ("forward", "Forward pass (the paper's Algorithm 1)"),
     ("staged", "Backward pass, staged (the paper's Section 3)"),
     ("compact", "Backward pass, compact form"),
 )
+
+
+def group_notes(spec: NormSpec) -> list[str]:
+    """What differs from batch norm, in sentences: γ inside the group, no mean, the
+    sums dγ and dβ take after the group's; empty for batch norm."""
+    over = ", ".join(spec.layout[a] for a in spec.reduce_axes)
+    notes = []
+    if spec.groups is not None:
+        axis = spec.layout[spec.axes[0]]
+        notes.append(
+            f"The {axis} axis is cut into G = {spec.groups} contiguous blocks (any G that "
+            f"divides {axis}); one group is one block of {axis}/G channels."
+        )
+    if spec.gamma_in_group:
+        notes.append(
+            "γ and β vary inside one group, so they are indexed by the element (γ_i, β_i); "
+            f"∂ℓ/∂γ_j, ∂ℓ/∂β_j below are one element's share, then summed over ({over})."
+        )
+    elif spec.reduce_axes != spec.axes or spec.groups is not None:
+        notes.append(
+            "γ and β are one value per group; ∂ℓ/∂γ, ∂ℓ/∂β below are one group's sums, "
+            f"then added up over the groups that share one γ: over ({over}) in all."
+        )
+    if not spec.center:
+        notes.append(
+            "RMSNorm subtracts no mean: there is no μ and no ∂ℓ/∂μ; x̂ = x/sqrt(ms + ε) "
+            "with ms the mean square of the group."
+        )
+    return notes
 
 
 def _aligned(step: Step) -> str:
@@ -54,6 +84,7 @@ def render_markdown(d: Derivation, proofs: tuple[Proof, ...] = ()) -> str:
         "|---|---|",
         *(f"| {k} | {v} |" for k, v in spec.conventions()),
         "",
+        *[line for note in group_notes(spec) for line in (note, "")],
         "Notation: $g_i = \\partial \\ell / \\partial y_i$ is the upstream gradient;",
         "$\\delta_{jk}$ is SymPy's Kronecker delta, $\\partial x_k / \\partial x_j$.",
         "",
@@ -83,6 +114,7 @@ def render_latex(d: Derivation) -> str:
         r"\usepackage{amsmath}",
         r"\begin{document}",
         rf"\section*{{The {spec.name.replace('_', ' ')} backward pass, derived by SymPy}}",
+        *(note.replace("_", r"\_") for note in group_notes(spec)),
     ]
     for attr, title in _SECTIONS:
         lines.append(rf"\subsection*{{{title}}}")

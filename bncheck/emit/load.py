@@ -3,7 +3,8 @@
 Importing SymPy and deriving costs ~0.5 s, half of a ``bncheck verify``. The emitted
 source only changes when the code that produces it (or SymPy) changes, so it is
 cached on disk under a key made of exactly that: the bytes of ``bncheck/symbolic``,
-``bncheck/emit``, ``spec.py`` and ``names.py``, the SymPy version and the spec. The
+``bncheck/emit``, ``spec.py`` and ``names.py``, the SymPy version and the spec (its
+``repr``: every field, axes, parameter axes, groups, centring, keepdims, eps, ...). The
 cache lives in ``~/.cache/bncheck`` (``BNCHECK_CACHE_DIR`` overrides), never in the
 repository. This module imports no SymPy itself.
 
@@ -12,8 +13,9 @@ it once made every later verify pass. Sandboxed children cannot reach it (their 
 HOME, the audit hook); and before a cached file is executed it must be a regular
 file of ours that no one else may write, and its syntax tree must have the shape the
 emitter produces: one import, one function, assignments of arithmetic on its own
-names and a whitelist of numpy/torch calls (``_check_emitted``). Anything else is a
-miss: SymPy derives the source again and the file is replaced.
+names, a whitelist of numpy/torch calls and a loop over blocks of rows
+(``_check_emitted``). Anything else is a miss: SymPy derives the source again and
+the file is replaced.
 """
 
 from __future__ import annotations
@@ -56,13 +58,36 @@ def load_source(source: str, name: str, filename: str) -> Callable[..., Any]:
 # What emitted code may call or read on an array or on numpy/torch (see emit/printers.py);
 # a test checks that every emitted source passes, so a new printer rule fails loudly here.
 _ATTRIBUTES = frozenset(
-    {"ones", "einsum", "sqrt", "rsqrt", "sum", "addcmul", "addcmul_", "shape", "dtype", "reshape"}
+    {
+        "ones",
+        "einsum",
+        "sqrt",
+        "rsqrt",
+        "sum",
+        "addcmul",
+        "addcmul_",
+        "mul_",
+        "shape",
+        "dtype",
+        "reshape",
+        # code blocked over rows (see emit/codegen.py): dx allocated once, zeroed
+        # sums, element-wise results written into dx's rows, the size of one row
+        "empty_like",
+        "zeros",
+        "subtract",
+        "multiply",
+        "nbytes",
+        "device",
+    }
 )
+# The only functions emitted code may call by name: the loop over blocks of rows and its
+# size. Neither can reach anything outside the arrays.
+_BUILTINS = frozenset({"range", "max"})
 _MODULES = {"import numpy as np": "np", "import torch": "torch"}
 _NODES = (
     ast.Expr, ast.Assign, ast.AugAssign, ast.Return, ast.Name, ast.Load, ast.Store,
     ast.Constant, ast.BinOp, ast.UnaryOp, ast.Call, ast.keyword, ast.Attribute,
-    ast.Subscript, ast.Tuple, ast.operator, ast.unaryop,
+    ast.Subscript, ast.Tuple, ast.operator, ast.unaryop, ast.Slice, ast.For,
 )  # fmt: skip
 _MAX_SOURCE = 1 << 20
 
@@ -86,7 +111,7 @@ def _check_emitted(source: str, name: str) -> bool:
         return False
     if any(a.annotation is not None for a in args.args):  # run by the def, and not walked below
         return False
-    known = {module} | {a.arg for a in args.args}
+    known = {module} | {a.arg for a in args.args} | _BUILTINS
     for node in ast.walk(ast.Module(body=fn.body, type_ignores=[])):
         if isinstance(node, ast.Module):
             continue
@@ -97,11 +122,19 @@ def _check_emitted(source: str, name: str) -> bool:
             if not all(isinstance(t, ast.Name) for t in targets):
                 return False
             known |= {t.id for t in targets if isinstance(t, ast.Name)}
+        elif isinstance(node, ast.For):  # for r in range(...): a name, no else
+            if not isinstance(node.target, ast.Name) or node.orelse:
+                return False
+            known.add(node.target.id)
         elif isinstance(node, ast.Attribute):
             if node.attr not in _ATTRIBUTES:  # no np.load, no __class__
                 return False
-        elif isinstance(node, ast.Call) and not isinstance(node.func, ast.Attribute):
-            return False  # no open(), exec(), __import__()
+        elif (
+            isinstance(node, ast.Call)
+            and not isinstance(node.func, ast.Attribute)
+            and not (isinstance(node.func, ast.Name) and node.func.id in _BUILTINS)
+        ):
+            return False  # no open(), exec(), __import__(): only range() and max() by name
     loads = [n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)]
     return all(n in known for n in loads)
 
@@ -198,7 +231,9 @@ _LOADED: dict[tuple[NormSpec, str], Callable[..., Any]] = {}
 
 
 def _load(spec: NormSpec, backend: str, source: str) -> Callable[..., Any]:
-    filename = f"<bncheck-emitted {backend} {spec.name} {spec.variance}>"
+    # The source's digest: two specs of one name (other groups, eps) get two linecache entries.
+    digest = hashlib.sha256(source.encode()).hexdigest()[:12]
+    filename = f"<bncheck-emitted {backend} {spec.name} {spec.variance} {digest}>"
     fn = load_source(source, f"{spec.name}_backward", filename)
     _LOADED[spec, backend] = fn
     return fn

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from bncheck.names import NAMES
+from bncheck.names import NAMES, Name
 
 __all__ = [
     "equation_latex",
@@ -18,6 +18,12 @@ __all__ = [
     "to_latex",
     "to_unicode",
 ]
+
+# RMSNorm's statistic, the mean square; not (yet) in bncheck.names, which is batch norm's.
+_NAMES: dict[str, Name] = {
+    **NAMES,
+    "ms": Name("ms", r"\overline{x^{2}}", "ms", "the mean square, Σ x² / m (RMSNorm)"),
+}
 
 _UNICODE_SUB = str.maketrans("ijkmn0123456789", "ᵢⱼₖₘₙ₀₁₂₃₄₅₆₇₈₉")
 
@@ -31,14 +37,14 @@ def _grad_name(code: str, index: str, style: str) -> str:
     base = code[1:]
     if style == "latex":
         sub = f"_{{{index}}}" if index else ""
-        return rf"\frac{{\partial \ell}}{{\partial {NAMES[base].latex}{sub}}}"
-    return f"∂ℓ/∂{NAMES[base].unicode}{index}"
+        return rf"\frac{{\partial \ell}}{{\partial {_NAMES[base].latex}{sub}}}"
+    return f"∂ℓ/∂{_NAMES[base].unicode}{index}"
 
 
 def _name(code: str, index: str, style: str) -> str:
-    if code.startswith("d") and code[1:] in NAMES and code != "dy":
+    if code.startswith("d") and code[1:] in _NAMES and code != "dy":
         return _grad_name(code, index, style)
-    spelled = NAMES[code].latex if style == "latex" else NAMES[code].unicode
+    spelled = _NAMES[code].latex if style == "latex" else _NAMES[code].unicode
     if not index:
         return spelled
     return f"{{{spelled}}}_{{{index}}}" if style == "latex" else f"{spelled}{index}"
@@ -52,7 +58,7 @@ def _display(expr: sp.Expr, style: str) -> sp.Expr:
     swaps = {
         s: sp.Symbol(_name(s.name, "", style), **s.assumptions0)
         for s in expr.free_symbols
-        if isinstance(s, sp.Symbol) and s.name in NAMES
+        if isinstance(s, sp.Symbol) and (s.name in _NAMES or s.name[1:] in _NAMES)
     }
     return expr.xreplace(swaps)
 

@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.text import Text
 
+from bncheck.emit.document import group_notes
 from bncheck.emit.notation import equation_unicode, to_code_text
 from bncheck.symbolic.derive import Derivation, Step
 
@@ -27,6 +28,8 @@ def print_derivation(console: Console, d: Derivation) -> None:
     spec = d.spec
     console.print(Text(f"The {spec.name} backward pass, derived by SymPy", style="bold"))
     console.print(f"One group is {spec.describe_group()}; m is a symbol.")
+    for note in group_notes(spec):
+        console.print(note)
     for label, value in spec.conventions():
         console.print(f"  {label}: {value}")
     console.print("  g = ∂ℓ/∂y is the upstream gradient; δ is SymPy's Kronecker delta.")

@@ -45,7 +45,11 @@ class Step:
 @dataclass(frozen=True)
 class Derivation:
     """The forward definitions, the staged backward (the paper's Section 3), and
-    the compact results ``dx`` (for element j), ``dgamma`` and ``dbeta``."""
+    the compact results ``dx`` (for element j), ``dgamma`` and ``dbeta``.
+
+    ``dgamma`` and ``dbeta`` are one group's sums when γ is constant in the group, and
+    one element's share (g_j·x̂_j, g_j) when γ varies inside it; either way they are then
+    summed over ``spec.reduce_axes``."""
 
     spec: NormSpec
     f: Forward
@@ -55,6 +59,7 @@ class Derivation:
     dx: sp.Expr
     dgamma: sp.Expr
     dbeta: sp.Expr
+    dx_dxhat: sp.Expr | None = None  # the compact dx with ∂ℓ/∂x̂ kept as a name (emission)
 
     @property
     def steps(self) -> tuple[Step, ...]:
@@ -66,27 +71,116 @@ def _forward_steps(f: Forward) -> tuple[Step, ...]:
     why = {
         "mu": "mini-batch mean over one normalization group",
         "var": f"mini-batch variance ({norm})",
+        "ms": "mean square over one normalization group (1/m); RMSNorm subtracts no mean",
         "xhat": "normalize; eps sits inside the square root",
         "y": "scale and shift",
     }
-    steps = []
-    for (lhs, rhs), key in zip(f.definitions(), ("mu", "var", "xhat", "y"), strict=True):
-        steps.append(Step(key=key, title=f"forward: {key}", why=why[key], lhs=lhs, rhs=rhs))
-    return tuple(steps)
+    if f.gamma_inside:
+        why["y"] = "scale and shift by γ_j, β_j of element j: γ varies inside the group"
+    return tuple(
+        Step(key=key, title=f"forward: {key}", why=why[key], lhs=lhs, rhs=rhs)
+        for key, lhs, rhs in f.definitions()
+    )
 
 
-def _staged(f: Forward) -> tuple[tuple[Step, ...], dict[str, sp.Expr]]:
+def _param_why(spec: NormSpec, f: Forward, name: str, what: str, of: str) -> str:
+    """Why dγ (dβ) is what it is, and what it is summed over afterwards."""
+    over = ", ".join(spec.layout[a] for a in spec.reduce_axes)
+    if f.gamma_inside:
+        return (
+            f"{name}_j {what} {of}_j only (SymPy's δ_jk): this is one element's share; "
+            f"∂ℓ/∂{name} sums the shares of every element that shares one {name}, over ({over})"
+        )
+    why = f"{name} {what} every {of}_i of the group"
+    if spec.reduce_axes != spec.axes or spec.groups is not None:
+        why += f"; ∂ℓ/∂{name} adds up the groups that share one {name}: over ({over}) in all"
+    return why
+
+
+def _staged(spec: NormSpec, f: Forward) -> tuple[tuple[Step, ...], dict[str, sp.Expr]]:
     """The paper's chain-rule equations, each computed by SymPy."""
     i, j, k = f.i, f.j, f.k
 
-    # ∂ℓ/∂x̂_j = Σ_k ∂ℓ/∂y_k · ∂y_k/∂x̂_j; SymPy gives ∂y_k/∂x̂_j = γ·δ_jk.
+    # ∂ℓ/∂x̂_j = Σ_k ∂ℓ/∂y_k · ∂y_k/∂x̂_j; SymPy gives ∂y_k/∂x̂_j = γ·δ_jk (γ_k·δ_jk).
     chain_dxhat = f.sum(f.dy[k] * sp.diff(f.y_of(k), f.xhat[j]), k)
     dxhat = contract_deltas(chain_dxhat)
 
-    # ∂ℓ/∂σ² = Σ_i ∂ℓ/∂x̂_i · ∂x̂_i/∂σ²
+    # ∂ℓ/∂σ² = Σ_i ∂ℓ/∂x̂_i · ∂x̂_i/∂σ²  (∂ℓ/∂ms without centring)
     chain_dvar = f.sum(f.dxhat[i] * sp.diff(f.xhat_of(i), f.var))
     dvar = pull_constants(chain_dvar)
 
+    # ∂ℓ/∂x_j = ∂ℓ/∂x̂_j · ∂x̂_j/∂x_j + ∂ℓ/∂σ² · ∂σ²/∂x_j + ∂ℓ/∂μ · ∂μ/∂x_j
+    chain_dx = f.sum(f.dxhat[i] * sp.diff(f.xhat_of(i), f.x[j])) + f.dvar * sp.diff(
+        f.var_def, f.x[j]
+    )
+    if f.center:
+        chain_dx += f.dmu * sp.diff(f.mu_def, f.x[j])
+    dx = pull_constants(contract_deltas(chain_dx))
+
+    # ∂ℓ/∂γ and ∂ℓ/∂β: of the group's one γ, or of γ_j (one element's share).
+    at = j if f.gamma_inside else None
+    gamma, beta = (f.gamma[j], f.beta[j]) if f.gamma_inside else (f.gamma, f.beta)
+    chain_dgamma = f.sum(f.dy[i] * sp.diff(f.y_of(i), gamma))
+    chain_dbeta = f.sum(f.dy[i] * sp.diff(f.y_of(i), beta))
+    dgamma = pull_constants(contract_deltas(chain_dgamma))
+    dbeta = pull_constants(contract_deltas(chain_dbeta))
+    lhs_dgamma = f.dgamma if at is None else f.dgamma[at]
+    lhs_dbeta = f.dbeta if at is None else f.dbeta[at]
+
+    stat = "variance" if f.center else "mean square"
+    sd = "σ²" if f.center else "ms"
+    steps = [
+        Step(
+            "dxhat",
+            "gradient of the normalized input",
+            "y_k depends on x̂_j only when k = j (SymPy's δ_jk), so the sum over k collapses",
+            f.dxhat[j],
+            dxhat,
+            chain_dxhat,
+        ),
+        Step(
+            "dvar" if f.center else "dms",
+            f"gradient of the {stat}",
+            f"every x̂_i depends on {sd} through 1/sqrt({sd} + ε)",
+            f.dvar,
+            dvar,
+            chain_dvar,
+        ),
+    ]
+    values = {"dxhat": dxhat, "dvar": dvar, "dx": dx, "dgamma": dgamma, "dbeta": dbeta}
+    if f.center:
+        steps += _mean_steps(f)
+        values["dmu"] = steps[-1].rhs
+        ways = "three ways: through x̂_j directly, through σ² and through μ"
+    else:
+        ways = "two ways: through x̂_j directly and through ms (there is no mean)"
+    steps += [
+        Step(
+            "dx", "gradient of the input (staged)", f"x_j reaches ℓ {ways}", f.dx[j], dx, chain_dx
+        ),
+        Step(
+            "dgamma",
+            "gradient of the scale",
+            _param_why(spec, f, "γ", "multiplies", "x̂"),
+            lhs_dgamma,
+            dgamma,
+            chain_dgamma,
+        ),
+        Step(
+            "dbeta",
+            "gradient of the shift",
+            _param_why(spec, f, "β", "is added to", "y"),
+            lhs_dbeta,
+            dbeta,
+            chain_dbeta,
+        ),
+    ]
+    return tuple(steps), values
+
+
+def _mean_steps(f: Forward) -> list[Step]:
+    """Σ(x_i − μ) = 0, and ∂ℓ/∂μ, where the ∂σ²/∂μ path vanishes because of it."""
+    i, k = f.i, f.k
     # ∂σ²/∂μ = -2/m · Σ (x_i - μ), and Σ (x_i - μ) = Σ x_i - m·μ = 0 since μ = Σ x_i / m.
     dvar_dmu = pull_constants(sp.diff(f.var_def, f.mu))
     deviations = f.sum(f.x[k] - f.mu, k)
@@ -99,37 +193,7 @@ def _staged(f: Forward) -> tuple[tuple[Step, ...], dict[str, sp.Expr]]:
     through_xhat = f.sum(f.dxhat[i] * sp.diff(f.xhat_of(i), f.mu))
     chain_dmu = through_xhat + f.dvar * dvar_dmu
     dmu = sp.factor_terms(pull_constants(through_xhat)) + f.dvar * dvar_dmu_value
-
-    # ∂ℓ/∂x_j = ∂ℓ/∂x̂_j · ∂x̂_j/∂x_j + ∂ℓ/∂σ² · ∂σ²/∂x_j + ∂ℓ/∂μ · ∂μ/∂x_j
-    chain_dx = (
-        f.sum(f.dxhat[i] * sp.diff(f.xhat_of(i), f.x[j]))
-        + f.dvar * sp.diff(f.var_def, f.x[j])
-        + f.dmu * sp.diff(f.mu_def, f.x[j])
-    )
-    dx = pull_constants(contract_deltas(chain_dx))
-
-    chain_dgamma = f.sum(f.dy[i] * sp.diff(f.y_of(i), f.gamma))
-    chain_dbeta = f.sum(f.dy[i] * sp.diff(f.y_of(i), f.beta))
-    dgamma = pull_constants(chain_dgamma)
-    dbeta = pull_constants(chain_dbeta)
-
-    steps = (
-        Step(
-            "dxhat",
-            "gradient of the normalized input",
-            "y_k depends on x̂_j only when k = j (SymPy's δ_jk), so the sum over k collapses",
-            f.dxhat[j],
-            dxhat,
-            chain_dxhat,
-        ),
-        Step(
-            "dvar",
-            "gradient of the variance",
-            "every x̂_i depends on σ² through 1/sqrt(σ² + ε)",
-            f.dvar,
-            dvar,
-            chain_dvar,
-        ),
+    return [
         Step(
             "deviations",
             "the deviations from the mean sum to zero",
@@ -146,64 +210,41 @@ def _staged(f: Forward) -> tuple[tuple[Step, ...], dict[str, sp.Expr]]:
             dmu,
             chain_dmu,
         ),
-        Step(
-            "dx",
-            "gradient of the input (staged)",
-            "x_j reaches ℓ three ways: through x̂_j directly, through σ² and through μ",
-            f.dx[j],
-            dx,
-            chain_dx,
-        ),
-        Step(
-            "dgamma",
-            "gradient of the scale",
-            "γ multiplies every x̂_i of the group",
-            f.dgamma,
-            dgamma,
-            chain_dgamma,
-        ),
-        Step(
-            "dbeta",
-            "gradient of the shift",
-            "β is added to every y_i of the group",
-            f.dbeta,
-            dbeta,
-            chain_dbeta,
-        ),
-    )
-    values = {"dxhat": dxhat, "dvar": dvar, "dmu": dmu, "dx": dx, "dgamma": dgamma, "dbeta": dbeta}
-    return steps, values
+    ]
 
 
-def _compact(f: Forward, staged: dict[str, sp.Expr]) -> sp.Expr:
-    """Substitute the stages into ∂ℓ/∂x_j and write it in x̂ and σ = sqrt(σ² + ε)."""
-    dx = staged["dx"].subs({f.dmu: staged["dmu"], f.dvar: staged["dvar"]})
-    dx = replace_indexed(dx, f.dxhat, lambda n: staged["dxhat"].subs(f.j, n))
+def _compact(f: Forward, staged: dict[str, sp.Expr], through_dxhat: bool = True) -> sp.Expr:
+    """Substitute the stages into ∂ℓ/∂x_j and write it in x̂ and σ = sqrt(σ² + ε).
+
+    With ``through_dxhat`` False, ∂ℓ/∂x̂ stays a name (what emission computes first)."""
+    subs = {f.dvar: staged["dvar"]}
+    if f.center:
+        subs[f.dmu] = staged["dmu"]
+    dx = staged["dx"].subs(subs)
+    if through_dxhat:
+        dx = replace_indexed(dx, f.dxhat, lambda n: staged["dxhat"].subs(f.j, n))
     dx = dx.subs(f.var, f.sigma**2 - f.eps)
-    dx = replace_indexed(dx, f.x, lambda n: f.mu + f.sigma * f.xhat[n])  # x - μ = σ·x̂
+    if f.center:
+        dx = replace_indexed(dx, f.x, lambda n: f.mu + f.sigma * f.xhat[n])  # x - μ = σ·x̂
+    else:
+        dx = replace_indexed(dx, f.x, lambda n: f.sigma * f.xhat[n])  # x = σ·x̂
     return sp.factor_terms(sp.together(pull_constants(sp.expand(dx))))
 
 
 @cache
 def _derive(spec: NormSpec) -> Derivation:
     f = forward_for(spec)
-    staged_steps, values = _staged(f)
+    staged_steps, values = _staged(spec, f)
     dx = _compact(f, values)
+    if f.center:
+        sigma_why = "σ is what the forward pass divided by: sqrt(σ² + ε), not sqrt(σ²)"
+        dx_why = "substitute ∂ℓ/∂x̂, ∂ℓ/∂σ², ∂ℓ/∂μ; write x_i − μ = σ·x̂_i; collect over m·σ"
+    else:
+        sigma_why = "σ is what the forward pass divided by: sqrt(ms + ε), the root mean square"
+        dx_why = "substitute ∂ℓ/∂x̂ and ∂ℓ/∂ms; write x_i = σ·x̂_i; collect over m·σ"
     compact = (
-        Step(
-            "sigma",
-            "shorthand",
-            "σ is what the forward pass divided by: sqrt(σ² + ε), not sqrt(σ²)",
-            f.sigma,
-            sp.sqrt(f.var + f.eps),
-        ),
-        Step(
-            "dx_compact",
-            "gradient of the input (compact)",
-            "substitute ∂ℓ/∂x̂, ∂ℓ/∂σ², ∂ℓ/∂μ; write x_i − μ = σ·x̂_i; collect over m·σ",
-            f.dx[f.j],
-            dx,
-        ),
+        Step("sigma", "shorthand", sigma_why, f.sigma, sp.sqrt(f.var + f.eps)),
+        Step("dx_compact", "gradient of the input (compact)", dx_why, f.dx[f.j], dx),
     )
     return Derivation(
         spec=spec,
@@ -214,6 +255,7 @@ def _derive(spec: NormSpec) -> Derivation:
         dx=dx,
         dgamma=values["dgamma"],
         dbeta=values["dbeta"],
+        dx_dxhat=_compact(f, values, through_dxhat=False),
     )
 
 

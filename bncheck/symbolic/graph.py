@@ -3,12 +3,20 @@
 Everything is indexed by an integer over 1..m with m a *symbol*: the derivation
 holds for every group size at once. ``Sum(x[k], (k, 1, m)) / m`` is the batch mean,
 not x1 + ... + x8.
+
+Two things change the maths, and only these (``forward_for`` reads them off the spec):
+
+* **γ inside the group** (LayerNorm, GroupNorm, RMSNorm): γ and β are indexed
+  (γ_i, β_i), one value per element of the group; otherwise they are one symbol.
+* **no centring** (RMSNorm): no μ; the statistic is the mean square
+  ms = Σ x² / m, and x̂ = x / sqrt(ms + ε). Its symbol is ``var``'s slot, named ``ms``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import sympy as sp
 
@@ -22,6 +30,8 @@ class Forward:
     """Symbols and forward definitions (Ioffe & Szegedy 2015, Algorithm 1)."""
 
     variance: str
+    center: bool  # False: RMSNorm, no mean subtracted
+    gamma_inside: bool  # True: γ_i, β_i vary inside the group
     m: sp.Symbol
     i: sp.Symbol  # summation index
     j: sp.Symbol  # the element whose gradient we take
@@ -33,60 +43,80 @@ class Forward:
     dx: sp.IndexedBase
     xmu: sp.IndexedBase  # x - mu, used by emission
     mu: sp.Symbol
-    var: sp.Symbol
+    var: sp.Symbol  # σ², or ms (the mean square) without centring
     sigma: sp.Symbol  # sqrt(var + eps)
     inv_std: sp.Symbol
     eps: sp.Symbol
-    gamma: sp.Symbol
-    beta: sp.Symbol
+    gamma: Any  # sp.Symbol, or sp.IndexedBase when gamma_inside
+    beta: Any
     dvar: sp.Symbol
     dmu: sp.Symbol
-    dgamma: sp.Symbol
-    dbeta: sp.Symbol
+    dgamma: Any  # sp.Symbol, or sp.IndexedBase when gamma_inside (one element's share)
+    dbeta: Any
 
     @property
     def n_var(self) -> sp.Expr:
-        """The variance normalizer: m (biased, the paper) or m - 1 (unbiased)."""
-        return self.m if self.variance == "biased" else self.m - 1
+        """The normalizer of the statistic: m (biased, the paper; and the mean square)
+        or m - 1 (unbiased variance)."""
+        return self.m if self.variance == "biased" or not self.center else self.m - 1
 
     def sum(self, term: sp.Expr, index: sp.Symbol | None = None) -> sp.Sum:
         """Σ over one normalization group."""
         index = self.i if index is None else index
         return sp.Sum(term, (index, 1, self.m))
 
+    def gamma_at(self, n: sp.Expr) -> sp.Expr:
+        """γ of element n: γ_n inside the group, else the group's one γ."""
+        return self.gamma[n] if self.gamma_inside else self.gamma
+
+    def beta_at(self, n: sp.Expr) -> sp.Expr:
+        return self.beta[n] if self.gamma_inside else self.beta
+
     @property
     def mu_def(self) -> sp.Expr:
         return self.sum(self.x[self.k], self.k) / self.m
 
+    def centred(self, n: sp.Expr) -> sp.Expr:
+        """x_n - μ, or x_n itself without centring."""
+        return self.x[n] - self.mu if self.center else self.x[n]
+
     @property
     def var_def(self) -> sp.Expr:
         # (x - mu)*(x - mu) would print the same; SymPy keeps the square canonical.
-        return self.sum((self.x[self.k] - self.mu) ** 2, self.k) / self.n_var
+        return self.sum(self.centred(self.k) ** 2, self.k) / self.n_var
 
     def xhat_of(self, n: sp.Expr) -> sp.Expr:
         """x̂_n as a function of x_n, mu and var (var and mu are symbols here)."""
-        return (self.x[n] - self.mu) / sp.sqrt(self.var + self.eps)
+        return self.centred(n) / sp.sqrt(self.var + self.eps)
 
     def y_of(self, n: sp.Expr) -> sp.Expr:
-        return self.gamma * self.xhat[n] + self.beta
+        return self.gamma_at(n) * self.xhat[n] + self.beta_at(n)
 
-    def definitions(self) -> list[tuple[sp.Expr, sp.Expr]]:
-        """The forward pass, in the paper's order."""
+    def definitions(self) -> list[tuple[str, sp.Expr, sp.Expr]]:
+        """The forward pass, in the paper's order, as (key, lhs, rhs)."""
         j = self.j
+        stats = [("mu", self.mu, self.mu_def)] if self.center else []
         return [
-            (self.mu, self.mu_def),
-            (self.var, self.var_def),
-            (self.xhat[j], self.xhat_of(j)),
-            (sp.IndexedBase("y", real=True)[j], self.y_of(j)),
+            *stats,
+            ("var" if self.center else "ms", self.var, self.var_def),
+            ("xhat", self.xhat[j], self.xhat_of(j)),
+            ("y", sp.IndexedBase("y", real=True)[j], self.y_of(j)),
         ]
 
 
 @cache
-def _forward(variance: str) -> Forward:
+def _forward(variance: str, center: bool, gamma_inside: bool) -> Forward:
     i, j, k = sp.symbols("i j k", integer=True, positive=True)
     real = {"real": True}
+
+    def param(name: str) -> Any:
+        return sp.IndexedBase(name, **real) if gamma_inside else sp.Symbol(name, **real)
+
+    stat = "var" if center else "ms"
     return Forward(
         variance=variance,
+        center=center,
+        gamma_inside=gamma_inside,
         m=sp.Symbol("m", integer=True, positive=True),
         i=i,
         j=j,
@@ -98,19 +128,20 @@ def _forward(variance: str) -> Forward:
         dx=sp.IndexedBase("dx", **real),
         xmu=sp.IndexedBase("xmu", **real),
         mu=sp.Symbol("mu", real=True),
-        var=sp.Symbol("var", nonnegative=True),
+        var=sp.Symbol(stat, nonnegative=True),
         sigma=sp.Symbol("sigma", positive=True),
         inv_std=sp.Symbol("inv_std", positive=True),
         eps=sp.Symbol("eps", positive=True),
-        gamma=sp.Symbol("gamma", real=True),
-        beta=sp.Symbol("beta", real=True),
-        dvar=sp.Symbol("dvar", real=True),
+        gamma=param("gamma"),
+        beta=param("beta"),
+        dvar=sp.Symbol(f"d{stat}", real=True),
         dmu=sp.Symbol("dmu", real=True),
-        dgamma=sp.Symbol("dgamma", real=True),
-        dbeta=sp.Symbol("dbeta", real=True),
+        dgamma=param("dgamma"),
+        dbeta=param("dbeta"),
     )
 
 
 def forward_for(spec: NormSpec) -> Forward:
-    """The forward graph for a spec; only the variance convention changes the maths."""
-    return _forward(spec.variance)
+    """The forward graph for a spec: its variance convention, whether it centres, and
+    whether γ varies inside one group."""
+    return _forward(spec.variance, spec.center, spec.gamma_in_group)

@@ -28,25 +28,46 @@ class Proof:
 
 
 def _explicit(d: Derivation, m: int) -> tuple[dict[str, list[sp.Expr]], dict[str, object]]:
-    """Gradients of the explicit-symbol forward, and the symbols used."""
+    """Gradients of the explicit-symbol forward, and the symbols used.
+
+    γ inside the group is γ1..γm (β1..βm); without centring, μ is 0 and the statistic
+    is the mean square. dgamma (dbeta) is then one entry per element: that element's share.
+    """
     f = d.f
     xs = sp.symbols(f"x1:{m + 1}", real=True)
     gs = sp.symbols(f"g1:{m + 1}", real=True)
-    mu = sum(xs) / m
+    if f.gamma_inside:
+        gammas = list(sp.symbols(f"gamma1:{m + 1}", real=True))
+        betas = list(sp.symbols(f"beta1:{m + 1}", real=True))
+    else:
+        gammas, betas = [f.gamma] * m, [f.beta] * m
+    mu = sum(xs) / m if f.center else sp.S.Zero
     n_var = f.n_var.subs(f.m, m)
     var = sum((xn - mu) ** 2 for xn in xs) / n_var
     s = sp.Symbol("s", positive=True)  # stands for sqrt(var + eps)
-    ys = [f.gamma * (xn - mu) / sp.sqrt(var + f.eps) + f.beta for xn in xs]
+    ys = [
+        gn * (xn - mu) / sp.sqrt(var + f.eps) + bn
+        for gn, xn, bn in zip(gammas, xs, betas, strict=True)
+    ]
 
     def total(wrt: sp.Expr) -> sp.Expr:
         return sum(gn * sp.diff(yn, wrt) for gn, yn in zip(gs, ys, strict=True))
 
+    params = (gammas, betas) if f.gamma_inside else ([f.gamma], [f.beta])
     grads = {
         "dx": [total(xj) for xj in xs],
-        "dgamma": [total(f.gamma)],
-        "dbeta": [total(f.beta)],
+        "dgamma": [total(p) for p in params[0]],
+        "dbeta": [total(p) for p in params[1]],
     }
-    return grads, {"xs": xs, "gs": gs, "mu": mu, "var": var, "s": s}
+    return grads, {
+        "xs": xs,
+        "gs": gs,
+        "gammas": gammas,
+        "betas": betas,
+        "mu": mu,
+        "var": var,
+        "s": s,
+    }
 
 
 def _instantiate(d: Derivation, expr: sp.Expr, m: int, j: int, sym: dict) -> sp.Expr:
@@ -55,6 +76,9 @@ def _instantiate(d: Derivation, expr: sp.Expr, m: int, j: int, sym: dict) -> sp.
     e = expr.subs({f.m: m, f.j: j}).doit()  # Σ_{i=1}^{m} becomes an explicit sum
     e = replace_indexed(e, f.xhat, lambda n: (sym["xs"][int(n) - 1] - f.mu) / f.sigma)
     e = replace_indexed(e, f.dy, lambda n: sym["gs"][int(n) - 1])
+    if f.gamma_inside:
+        e = replace_indexed(e, f.gamma, lambda n: sym["gammas"][int(n) - 1])
+        e = replace_indexed(e, f.beta, lambda n: sym["betas"][int(n) - 1])
     return e.subs(f.sigma, sp.sqrt(f.var + f.eps)).subs({f.mu: sym["mu"], f.var: sym["var"]})
 
 
@@ -73,7 +97,7 @@ def _residual(a: sp.Expr, b: sp.Expr, var: sp.Expr, eps: sp.Expr, s: sp.Symbol) 
 
 
 def prove(d: Derivation, ms: tuple[int, ...] = (2, 3, 4, 5)) -> tuple[Proof, ...]:
-    """Check dx (every element), dgamma and dbeta for each explicit m."""
+    """Check dx, dgamma and dbeta (every element, or the group's one) for each explicit m."""
     proofs = []
     for m in ms:
         grads, sym = _explicit(d, m)

@@ -26,6 +26,29 @@ def test_emit_prints_code_that_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert callable(namespace["batchnorm_backward"])
 
 
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_every_preset_in_every_format(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = SPECS[name]
+    assert main(["derive", "--norm", name]) == 0
+    text = capsys.readouterr().out
+    assert spec.describe_group() in " ".join(text.split()) or "One group is" in text
+    if not spec.center:
+        assert "no mean" in text and "∂ℓ/∂μ" in text  # said once: there is none
+    assert main(["derive", "--norm", name, "--format", "markdown"]) == 0
+    markdown = capsys.readouterr().out
+    assert f"# The {name} backward pass" in markdown
+    if spec.gamma_in_group:
+        assert "one element's share" in markdown and r"{\gamma}_{j}" in markdown
+    assert main(["derive", "--norm", name, "--format", "latex"]) == 0
+    assert capsys.readouterr().out.startswith(r"\documentclass{article}")
+    for target in ("numpy", "torch"):
+        assert main(["derive", "--norm", name, "--emit", target]) == 0
+        source = capsys.readouterr().out
+        compile(source, f"{name}-{target}", "exec")
+        groups = "" if spec.groups is None else f"G={spec.groups}, "  # (dy, x, gamma, G, eps)
+        assert f"def {name}_backward(dy, x, gamma, {groups}eps=1e-05)" in source
+
+
 def test_write_produces_the_artifacts(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["derive", "--norm", "all", "--write", str(tmp_path)]) == 0
     for name, spec in SPECS.items():

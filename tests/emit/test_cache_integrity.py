@@ -94,6 +94,8 @@ def _inject(source: str, line: str) -> str:
 def test_an_injected_harmless_statement_still_passes() -> None:
     """The control for the refusals below: _inject itself yields accepted code."""
     assert load._check_emitted(_inject(_clean(BN, "numpy"), "w = np.sum(x)"), "batchnorm_backward")
+    loop = "for w in range(0, x.shape[0], 2):\n        v = x[w : w + 2]"
+    assert load._check_emitted(_inject(_clean(BN, "numpy"), loop), "batchnorm_backward")
     assert load._check_emitted(
         _inject(_clean(BN, "torch"), "w = torch.sum(x)"), "batchnorm_backward"
     )
@@ -127,7 +129,13 @@ def test_appended_statements_are_refused(tail: str) -> None:
         ("numpy", "global np"),
         ("numpy", "import os"),
         ("numpy", "x.shape = 1"),
-        ("numpy", "w = x[0:1]"),
+        # slices and `for r in range(...)` are emitted (blocks of rows); nothing more is:
+        ("numpy", "w = x[0:1].__class__"),
+        ("numpy", "w = min(x)"),  # a builtin the emitter does not call
+        ("numpy", "w = getattr(x, 'shape')"),
+        ("numpy", "for x.shape in range(1):\n        w = x"),  # a target that is not a name
+        ("numpy", "for w in range(1):\n        w = x\n    else:\n        w = dy"),
+        ("numpy", "while eps:\n        w = x"),
         ("numpy", "w = np.sum(*x)"),
         ("numpy", "w = x.sum()()"),  # a call of something that is not an attribute
     ],

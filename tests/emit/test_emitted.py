@@ -152,3 +152,19 @@ def test_disk_cache_is_keyed_by_the_producing_code(tmp_path, monkeypatch) -> Non
     (tmp_path / "spec.py").write_text("changed", encoding="utf-8")
     (tmp_path / "names.py").write_text("", encoding="utf-8")
     assert emit_load._cache_file(BN, "numpy") != path
+
+
+def test_disk_cache_key_covers_the_new_spec_fields(tmp_path, monkeypatch) -> None:
+    from dataclasses import replace
+
+    from bncheck.emit import load as emit_load
+
+    monkeypatch.setenv("BNCHECK_CACHE_DIR", str(tmp_path))
+    gn = SPECS["groupnorm"]
+    key = emit_load._cache_file(gn, "numpy")
+    for change in ({"groups": 4}, {"param_keepdims": False}, {"center": False}, {"eps": 1e-3}):
+        assert emit_load._cache_file(replace(gn, **change), "numpy") != key, change
+    ln = SPECS["layernorm"]
+    assert emit_load._cache_file(replace(ln, param_axes=None, axes=(0,)), "numpy") != (
+        emit_load._cache_file(ln, "numpy")
+    )

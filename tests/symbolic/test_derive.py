@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 import sympy as sp
 
-from bncheck.spec import NormSpec
+from bncheck.spec import SPECS, NormSpec
 from bncheck.symbolic import derive
 
 
@@ -80,3 +81,52 @@ def test_deviation_sum_vanishes_by_the_definition_of_mu() -> None:
 def test_every_step_has_a_reason() -> None:
     for step in derive().steps:
         assert step.why and step.title
+
+
+def test_gamma_inside_the_group_is_indexed_and_dgamma_is_one_elements_share() -> None:
+    for name in ("layernorm", "groupnorm", "rmsnorm"):
+        d = derive(SPECS[name])
+        f = d.f
+        assert f.gamma_inside and isinstance(f.gamma, sp.IndexedBase)
+        assert d.dgamma == f.dy[f.j] * f.xhat[f.j]
+        assert d.dbeta == f.dy[f.j]
+        why = _steps(d)["dgamma"].why
+        assert "one element's share" in why and "(N" in why
+
+
+def test_layernorm_compact_dx_has_gamma_inside_the_sums() -> None:
+    d = derive(SPECS["layernorm"])
+    f = d.f
+    g, xhat, i, j, gm = f.dy, f.xhat, f.i, f.j, f.gamma
+    textbook = (
+        f.m * gm[j] * g[j] - f.sum(gm[i] * g[i]) - xhat[j] * f.sum(gm[i] * g[i] * xhat[i])
+    ) / (f.m * f.sigma)
+    assert sp.simplify(d.dx - textbook) == 0
+    assert _steps(d)["dxhat"].rhs == gm[j] * g[j]
+
+
+def test_rmsnorm_has_no_mean_and_no_centring_term() -> None:
+    d = derive(SPECS["rmsnorm"])
+    f = d.f
+    assert [s.key for s in d.forward] == ["ms", "xhat", "y"]
+    assert [s.key for s in d.staged] == ["dxhat", "dms", "dx", "dgamma", "dbeta"]
+    assert not any(e.has(f.mu) for e in (d.dx, *(s.rhs for s in d.steps)))
+    g, xhat, i, j, gm = f.dy, f.xhat, f.i, f.j, f.gamma
+    textbook = (f.m * gm[j] * g[j] - xhat[j] * f.sum(gm[i] * g[i] * xhat[i])) / (f.m * f.sigma)
+    assert sp.simplify(d.dx - textbook) == 0
+
+
+def test_instancenorm_sums_one_group_then_over_the_batch() -> None:
+    d = derive(SPECS["instancenorm"])
+    f = d.f
+    assert not f.gamma_inside and d.dgamma == f.sum(f.dy[f.i] * f.xhat[f.i])
+    assert "over (N, H, W) in all" in _steps(d)["dgamma"].why
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_every_preset_derives_without_deltas_for_symbolic_m(name: str) -> None:
+    d = derive(SPECS[name])
+    for expr in (d.dx, d.dgamma, d.dbeta, d.dx_dxhat):
+        assert not expr.has(sp.KroneckerDelta)
+    assert d.f.m in d.dx.free_symbols
+    assert derive(SPECS[name]) is d  # cached

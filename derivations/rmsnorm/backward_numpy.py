@@ -1,0 +1,51 @@
+# Emitted by bncheck from the SymPy derivation of rmsnorm. Do not edit:
+# regenerate with `bncheck derive --norm rmsnorm --emit numpy`.
+import numpy as np
+
+
+def rmsnorm_backward(dy, x, gamma, eps=1e-05):
+    """Backward of rmsnorm on (N, D), reduced over D; emitted by bncheck.
+
+    One group is the m elements over (D) that share one (N); γ varies inside a group (γ_i).
+    Derived by SymPy for a group of m elements (Σ sums over one group):
+
+        dx     = (dy*gamma*m - xhat*Σ(dy*gamma*xhat))/(m*sigma)
+        dgamma = dy*xhat  (one element's share, then summed over N)
+        dbeta  = dy  (one element's share, then summed over N)
+
+    with sigma = sqrt(eps + ms), xhat = x/sigma, dy = dl/dy.
+    Computed as dx = (dxhat*m - xhat*Σ(dxhat*xhat))/(m*sigma), with dxhat = dl/dxhat = gamma*dy.
+    Conventions: mean square (1/m), no mean subtracted; eps inside the square root.
+
+    dy, x: numpy.ndarray of shape (N, D); gamma: (D,).
+    Returns (dx, dgamma, dbeta), dgamma and dbeta shaped like gamma;
+    the statistics are recomputed from x.
+    """
+    m = x.shape[1]  # elements per group
+    # Blocks of rows (N) so the temporaries stay in cache: xhat, then dx
+    # are computed in dx's rows, and dxhat is one block's size. dx is the only
+    # full-size array; the sums over N (dgamma, dbeta) add up the blocks' shares.
+    dx = np.empty_like(x)
+    dbeta = np.zeros((x.shape[1],), dtype=x.dtype)
+    dgamma = np.zeros((x.shape[1],), dtype=x.dtype)
+    row_bytes = max(1, x[:1].nbytes)  # one row of x (x may have none)
+    rows = max(1, 256 * 1024 // row_bytes)  # rows per block, at least 1
+    for r in range(0, x.shape[0], rows):
+        xb = x[r : r + rows]  # this block's rows of x, dy and dx: views, not copies
+        dyb = dy[r : r + rows]
+        dxb = dx[r : r + rows]
+        stat_shape = (xb.shape[0], 1)  # one statistic per group
+        ms = np.einsum('nd,nd->n', xb, xb).reshape(stat_shape)/m  # mean square (1/m), no mean subtracted
+        inv_std = 1 / np.sqrt(eps + ms)  # 1/sigma, eps inside the square root
+        xhat = np.multiply(inv_std, xb, out=dxb)  # no mean subtracted
+        dxhat = dyb*gamma  # dl/dxhat = gamma*dy
+        dbeta += np.sum(dyb, axis=0)  # Σ dy over N
+        dgamma += np.einsum('nd,nd->d', dyb, xhat)  # Σ dy*xhat over N
+        sum_dxhat_xhat = np.einsum('nd,nd->n', dxhat, xhat).reshape(stat_shape)  # Σ dxhat*xhat over each group
+        # dx = a*(dxhat + b*xhat) with per-group a, b; computed in place in
+        # xhat's memory (xhat is not needed any more).
+        dxb = xhat
+        dxb *= -sum_dxhat_xhat/m
+        dxb += dxhat
+        dxb *= inv_std
+    return dx, dgamma, dbeta
