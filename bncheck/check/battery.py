@@ -38,10 +38,22 @@ class Check:
     about: str  # one line, for --list-checks
     run: Callable[[Evidence], CheckResult | None]
     styles: tuple[str, ...] = ALL_STYLES
+    # the normalizations it holds for; None: every one (most checks)
+    holds: Callable[[NormSpec], bool] | None = None
 
     def applies(self, spec: NormSpec, style: str) -> bool:
-        del spec  # every check here holds for every NormSpec; LayerNorm's will not
-        return style in self.styles
+        return style in self.styles and (self.holds is None or self.holds(spec))
+
+
+def _centred(spec: NormSpec) -> bool:
+    """Σ dx = 0 over a group: y is unchanged by a constant added to the group, as the mean
+    is subtracted; not RMSNorm, which subtracts none."""
+    return spec.center
+
+
+def _running(spec: NormSpec) -> bool:
+    """Running statistics and an eval mode: batch norm only."""
+    return spec.has_running
 
 
 def _gradients(source: str, about: str) -> list[Check]:
@@ -94,7 +106,12 @@ CHECKS: tuple[Check, ...] = (
         for k, (name, like) in enumerate(zip(checks.GRADS, ("x", "gamma", "gamma"), strict=True))
     ),
     Check("dtypes", "dx, dgamma, dbeta have the input's dtype", checks.dtypes_row),
-    Check("dx-sums-to-zero", "Σ_batch dx = 0 for every feature (train mode)", checks.sum_row),
+    Check(
+        "dx-sums-to-zero",
+        "Σ_batch dx = 0 for every feature (train mode)",
+        checks.sum_row,
+        holds=_centred,
+    ),
     Check("mutation", "no input, dout or cache changed in place", behaviour.mutation_row),
     Check(
         "hidden-state", "the same call answered the same way, a new call anew", behaviour.hidden_row
@@ -104,12 +121,14 @@ CHECKS: tuple[Check, ...] = (
         "running_mean/var after one train step, from empty and from given values",
         behaviour.running_row,
         ("cs231n",),
+        _running,
     ),
     Check(
         "eval-mode",
         "an eval ('test') forward uses the running statistics",
         behaviour.eval_row,
         ("cs231n",),
+        _running,
     ),
     Check(
         "self-consistency",

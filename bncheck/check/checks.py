@@ -17,8 +17,16 @@ from bncheck.check.compare import (
     merge,
 )
 from bncheck.check.evidence import Evidence
-from bncheck.check.inputs import Case
-from bncheck.check.reference import batch_stats, forward, group_size
+from bncheck.check.inputs import Case, group_word
+from bncheck.check.reference import (
+    batch_stats,
+    expand,
+    forward,
+    group_of,
+    group_reduce,
+    group_size,
+    spread,
+)
 from bncheck.check.result import CheckResult
 from bncheck.check.submission import SubmissionError
 from bncheck.spec import NormSpec
@@ -32,6 +40,7 @@ __all__ = [
     "gradient_row",
     "referee_row",
     "shape_row",
+    "sum_name",
     "sum_row",
     "where",
 ]
@@ -41,15 +50,29 @@ GRADS = ("dx", "dgamma", "dbeta")
 SOURCES = {"derived": "derived", "fd": "finite differences", "autograd": "autograd"}
 
 
-def cond(case: Case, spec: NormSpec, dtype: np.dtype) -> np.ndarray | None:
+def cond(case: Case, spec: NormSpec, dtype: np.dtype, k: int = 0) -> np.ndarray | None:
     """float32 only: round-off in x - mu grows with |mean|/σ of the group.
 
-    Not for a group of one element: there x - mu is exactly 0 and loses nothing.
+    For x-shaped arrays (``k`` 0: dx, out) each element's group's; for dgamma and dbeta
+    (``k`` 1, 2) the worst of the groups each parameter element touches. Not for a group
+    of one element: there x - mu is exactly 0 and loses nothing (nor for RMSNorm, whose
+    mu is 0).
     """
     if dtype != np.float32 or group_size(spec, case.x.shape) == 1:
         return None
+    shape = case.x.shape
     mu, var = batch_stats(case.x.astype(np.float64), spec)
-    return np.maximum(1.0, np.abs(mu) / np.sqrt(var + spec.eps))
+    c = np.maximum(1.0, np.abs(mu) / np.sqrt(var + spec.eps))  # keepdims, grouped view
+    if (
+        not spec.gamma_in_group
+        and spec.groups is None
+        and spec.feature_axes == (spec.parameter_axes)
+    ):
+        return c  # one group per parameter element (batch norm): the same array serves
+    each = spread(c, spec, shape)
+    if k == 0:
+        return np.ascontiguousarray(each)
+    return each.max(axis=spec.reduce_axes, keepdims=True).reshape(spec.param_shape(shape))
 
 
 def path(dtype: np.dtype) -> str:
@@ -57,26 +80,48 @@ def path(dtype: np.dtype) -> str:
 
 
 def _axes(name: str, spec: NormSpec) -> tuple[int, ...]:
-    return spec.axes if name in ("dx", "out") else ()
+    """The group axes ``compare`` scales ``name`` by, in ``_view``'s layout."""
+    return spec.view_axes if name in ("dx", "out") else ()
+
+
+def _view(name: str, spec: NormSpec, shape: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The grouped view of an x-shaped array (GroupNorm's blocks); None for a parameter."""
+    return spec.view_shape(shape) if name in ("dx", "out") else None
+
+
+def _one_per_group(spec: NormSpec) -> bool:
+    """Each parameter element is one group (batch norm): dgamma[d] belongs to group d."""
+    return (
+        spec.groups is None
+        and not spec.param_keepdims
+        and spec.feature_axes == (spec.parameter_axes)
+    )
 
 
 def where(ev: Evidence) -> Where:
-    """Describe an element so that the label fits it: a degenerate case has one odd feature,
-    and an element of another feature of that case is an ordinary one."""
+    """Describe an element so that the label fits it: a degenerate case has one odd group
+    (a feature of batch norm, a row of LayerNorm, a block of channels of GroupNorm), and an
+    element of another group of that case is an ordinary one."""
     by_name = {c.name: c for c in ev.plan.cases}
     spec = ev.spec
+    word = group_word(spec)
 
     def describe(name: str, index: tuple[int, ...] | None) -> str:
         at = "[]" if index is None else "[" + ", ".join(map(str, index)) + "]"
         case = by_name.get(name)
         if case is None or case.feature is None or index is None:
             return f"{at} in {name}"
-        feature = tuple(index[a] for a in spec.feature_axes) if len(index) == spec.ndim else index
         shape = case.x.shape
-        if feature == case.feature:
-            return f"{at} in case '{name}' {shape}, in its odd feature ({case.note})"
+        if len(index) == spec.ndim:
+            group = group_of(index, spec, shape)
+        elif _one_per_group(spec):  # dgamma[d], dbeta[d]: group d
+            group = index
+        else:  # a parameter touches several groups, the odd one among them or not
+            return f"{at} in {name}"
+        if group == case.feature:
+            return f"{at} in case '{name}' {shape}, in its odd {word} ({case.note})"
         odd = ", ".join(map(str, case.feature))
-        return f"{at} in case '{name}' {shape}, an ordinary feature (the odd one is {odd})"
+        return f"{at} in case '{name}' {shape}, an ordinary {word} (the odd one is {odd})"
 
     return describe
 
@@ -122,8 +167,9 @@ def gradient_row(ev: Evidence, k: int, source: str) -> CheckResult | None:
                 c.case.name,
                 rtol,
                 _axes(name, ev.spec),
-                cond(c.case, ev.spec, dtype),
+                cond(c.case, ev.spec, dtype, k),
                 c.terms[k],
+                _view(name, ev.spec, c.case.shape),
             )
         )
     fixed = ", fixed cases" if source == "autograd" and len(diffs) < len(ev.cases) else ""
@@ -141,7 +187,17 @@ def forward_row(ev: Evidence) -> CheckResult:
         rtol = ev.options.tolerances.for_pair("reference", judged)
         c64 = case.astype(np.float64)
         want = forward(c64.x, c64.gamma, c64.beta, ev.spec)
-        diffs.append(compare(out, want, case.name, rtol, ev.spec.axes, cond(case, ev.spec, judged)))
+        diffs.append(
+            compare(
+                out,
+                want,
+                case.name,
+                rtol,
+                _axes("out", ev.spec),
+                cond(case, ev.spec, judged),
+                view=_view("out", ev.spec, case.shape),
+            )
+        )
     pair = f"submission vs reference forward ({path(dtype)})"
     return merge("out", pair, diffs, ("submission", "reference"), where(ev))
 
@@ -151,7 +207,15 @@ def referee_row(ev: Evidence) -> CheckResult:
     label = "complex step" if ev.options.fd.method == "complex" else "finite differences"
     rtol = ev.options.tolerances.for_pair(label, np.dtype(np.float64))
     diffs = [
-        compare(d_arr, f_arr, f"{c.case.name} ({name})", rtol, _axes(name, ev.spec), terms=t)
+        compare(
+            d_arr,
+            f_arr,
+            f"{c.case.name} ({name})",
+            rtol,
+            _axes(name, ev.spec),
+            terms=t,
+            view=_view(name, ev.spec, c.case.shape),
+        )
         for c in ev.cases
         for name, d_arr, f_arr, t in zip(GRADS, c.derived, c.fd, c.terms, strict=True)
     ]
@@ -175,7 +239,12 @@ def shape_row(ev: Evidence, k: int) -> CheckResult:
         want = c.case.x.shape if k == 0 else c.case.gamma.shape
         if a.shape != want:
             why = ""
-            if a.size == int(np.prod(want)) and k > 0:
+            if a.size == int(np.prod(want)) and k > 0 and ev.spec.param_keepdims:
+                why = (
+                    f": {like} has shape {want}, as CS231n's spatial group norm keeps it; "
+                    "reduce with keepdims=True"
+                )
+            elif a.size == int(np.prod(want)) and k > 0:
                 why = (
                     f": the update {like} -= lr * {name} fails on it ({like} has shape "
                     f"{want}); reduce without keepdims=True"
@@ -204,44 +273,66 @@ def dtypes_row(ev: Evidence) -> CheckResult:
     return CheckResult("dtypes", True, f"like the input ({ev.cases[0].case.x.dtype})")
 
 
+def sum_name(spec: NormSpec) -> str:
+    """The row's name: Σ over what dx sums to zero ("Σ_batch dx = 0" for batch norm)."""
+    return "Σ_batch dx = 0" if spec.has_running else f"Σ_{group_word(spec)} dx = 0"
+
+
 def sum_row(ev: Evidence) -> CheckResult:
-    """Train mode: adding a constant to a feature leaves y unchanged, so Σ_batch dx = 0."""
+    """Train mode, centred norms: adding a constant to a group leaves y unchanged, so Σ dx
+    over each group is 0 (over the batch for batch norm, a row for LayerNorm), whatever γ
+    does inside it. Not RMSNorm: it subtracts no mean (``battery`` leaves the row out)."""
     spec, worst, at = ev.spec, 0.0, ""
-    name, pair = "Σ_batch dx = 0", "every feature, every case"
+    word = group_word(spec)
+    name = sum_name(spec)
+    pair = f"every {word}, every case"
     ulps = ev.options.tolerances.sum_eps
     for c in ev.cases:
         case, got = c.case, c.submission.arrays[0]
         if not comparable(got.shape, case.x.shape):
+            over = "the batch" if spec.has_running else f"each {word}"
             return CheckResult(
                 name,
                 False,
                 pair,
                 message=f"dx has shape {got.shape} in {case.name}; expected "
-                f"{case.x.shape}, so it cannot be summed over the batch",
+                f"{case.x.shape}, so it cannot be summed over {over}",
             )
-        dx = got.astype(np.float64).reshape(case.x.shape)
+        shape = case.x.shape
+        dx = got.astype(np.float64).reshape(shape)
+        x = case.x.astype(np.float64)
         eps_dtype = float(np.finfo(got.dtype).eps) if got.dtype.kind == "f" else 2.2e-16
-        total = np.abs(dx.sum(axis=spec.axes))
+        total = np.abs(group_reduce(dx, spec))  # keepdims, grouped view
         # round-off is relative to the terms that cancel, of size |gamma|/σ·|dy|
-        _, var = batch_stats(case.x.astype(np.float64), spec)
-        sigma = np.sqrt(var + spec.eps).reshape(total.shape)
-        terms = np.abs(case.gamma).reshape(total.shape) / sigma
-        terms = terms * np.abs(case.dy).sum(axis=spec.axes)
-        bound = ulps * eps_dtype * np.maximum(np.abs(dx).sum(axis=spec.axes) + terms, 1e-300)
-        mu = np.abs(case.x.astype(np.float64).mean(axis=spec.axes)).reshape(bound.shape)
-        bound = bound * np.maximum(1.0, mu / sigma)  # x - mu loses digits to a large mean
+        mu, var = batch_stats(x, spec)
+        sigma = np.sqrt(var + spec.eps)
+        g = np.abs(case.dy.astype(np.float64) * expand(np.abs(case.gamma), spec, shape))
+        terms = group_reduce(g, spec) / sigma
+        bound = ulps * eps_dtype * np.maximum(group_reduce(np.abs(dx), spec) + terms, 1e-300)
+        bound = bound * np.maximum(1.0, np.abs(mu) / sigma)  # x - mu loses digits to a large mean
         ratio = total / bound
         ratio = np.where(np.isnan(ratio), np.inf, ratio)  # a NaN in dx sums to no 0
         k = int(np.argmax(ratio))
         if ratio.flat[k] > worst:
             worst = float(ratio.flat[k])
-            at = f"feature {k} in {case.name}: Σ dx = {total.flat[k]:.3g}"
+            at = f"{word} {_group_label(spec, ratio.shape, k)} in {case.name}: "
+            at += f"Σ dx = {total.flat[k]:.3g}"
     if worst <= 1.0:
         return CheckResult(name, True, pair)
     why = (
-        "it must be 0 because adding a constant to a feature leaves y unchanged "
+        f"it must be 0 because adding a constant to a {word} leaves y unchanged "
         "(is the dmu path, with its 1/m, right?)"
         if np.isfinite(worst)
         else "dx is not finite there: look for a division by zero or a sqrt of a negative number"
     )
     return CheckResult(name, False, pair, message=f"{at}; {why}")
+
+
+def _group_label(spec: NormSpec, shape: tuple[int, ...], k: int) -> str:
+    """Group ``k`` (flat, of a keepdims per-group array): "3" for batch norm's feature 3
+    or LayerNorm's row 3, "(2, 1)" for GroupNorm's sample 2, block 1."""
+    index = np.unravel_index(k, shape)
+    kept = [int(i) for a, i in enumerate(index) if a not in spec.view_axes]
+    if spec.has_running:
+        return str(k)  # batch norm's features, numbered flat as they always were
+    return str(kept[0]) if len(kept) == 1 else "(" + ", ".join(map(str, kept)) + ")"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bncheck.check.reference import batch_stats, expand, group_size
+from bncheck.check.reference import batch_stats, expand, group_size, grouped, param_reduce
 from bncheck.check.result import CheckResult
 from bncheck.spec import NormSpec
 
@@ -100,30 +100,45 @@ def gradient_terms(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The size of the terms that cancel into each element of dx, dgamma and dbeta.
 
-    dx = γ/(mσ)·(m·dy − Σdy − x̂·Σdy·x̂): correct code that adds these terms in another
-    order is off by round-off of *their* size, not of dx's. With N = 1 the exact dx is 0,
-    reached by cancelling terms of size |γ·dy|/sqrt(eps) ≈ 1e2–1e3 (DESIGN.md, Numerics).
-    dgamma = Σdy·x̂ and dbeta = Σdy are sums: their round-off is relative to Σ|dy·x̂|, Σ|dy|.
+    With g = γ·dy (γ_i inside a group for LayerNorm, one γ per group for batch norm),
+    dx = 1/(mσ)·(m·g − Σg − x̂·Σg·x̂·m/dof), without the Σg term for RMSNorm (no mean):
+    correct code that adds these terms in another order is off by round-off of *their*
+    size, not of dx's. With one element per group the exact dx is 0, reached by cancelling
+    terms of size |γ·dy|/sqrt(eps) ≈ 1e2–1e3 (DESIGN.md, Numerics). dgamma = Σdy·x̂ and
+    dbeta = Σdy are sums over the elements each parameter touches: their round-off is
+    relative to Σ|dy·x̂|, Σ|dy|.
     """
     x, dy, g = (np.asarray(a, dtype=np.float64) for a in (x, dy, gamma))
-    m = group_size(spec, x.shape)
+    shape = x.shape
+    m = group_size(spec, shape)
     mu, var = batch_stats(x, spec)
     inv_std = 1.0 / np.sqrt(var + spec.eps)
-    dof = m if spec.variance == "biased" else max(m - 1, 1)  # Σdy·x̂ comes with 1/dof
-    # in place: two arrays the size of x, |x̂| and |dy| (which becomes dx's terms)
-    xhat = np.subtract(x, mu)
+    dof = m if spec.variance == "biased" or not spec.center else max(m - 1, 1)
+    axes = spec.view_axes  # statistics axes of the grouped view
+    inside = spec.gamma_in_group  # γ varies inside a group: it goes into g = γ·dy
+    # in place: a few arrays the size of x, |x̂| and |g| (which becomes dx's terms)
+    xhat = np.subtract(grouped(x, spec), mu)
     np.abs(xhat, out=xhat)
     xhat *= inv_std
-    ady = np.abs(dy)
-    sum_dy = ady.sum(axis=spec.axes, keepdims=True)
-    sum_dyx = _sum_of_product(ady, xhat, spec.axes)
+    ady = np.abs(grouped(dy, spec))
+    if inside:  # dgamma's and dbeta's sums, before γ goes in
+        sum_dyx_param = param_reduce((ady * xhat).reshape(shape), spec)
+        sum_dy_param = param_reduce(ady.reshape(shape), spec)
+        ady = ady * np.abs(grouped(expand(g, spec, shape), spec))
+    sum_dy = ady.sum(axis=axes, keepdims=True)
+    sum_dyx = _sum_of_product(ady, xhat, axes)
     xhat *= sum_dyx
     xhat /= dof
     dx = ady
-    dx += sum_dy / m
-    dx += xhat  # |dy| + Σ|dy|/m + |x̂|·Σ|dy·x̂|/dof
-    dx *= np.abs(expand(g, spec, x.shape)) * inv_std
-    return dx, sum_dyx.reshape(g.shape), sum_dy.reshape(g.shape)
+    if spec.center:
+        dx += sum_dy / m
+    dx += xhat  # |g| + Σ|g|/m + |x̂|·Σ|g·x̂|/dof
+    dx *= inv_std if inside else np.abs(grouped(expand(g, spec, shape), spec)) * inv_std
+    dx = dx.reshape(shape)
+    if inside:
+        return dx, sum_dyx_param, sum_dy_param
+    # one γ per group; several groups may share it (InstanceNorm's γ_c over N): add them up
+    return dx, param_reduce(sum_dyx, spec), param_reduce(sum_dy, spec)
 
 
 def _sum_of_product(a: np.ndarray, b: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
@@ -197,9 +212,12 @@ def compare(
     axes: tuple[int, ...] = (),
     cond: np.ndarray | None = None,
     terms: np.ndarray | None = None,
+    view: tuple[int, ...] | None = None,
 ) -> Diff:
     """Compare ``got`` with ``want``; ``axes`` are the group axes of ``want`` (none: per element).
 
+    ``view``: a shape of ``want`` whose ``axes`` are exactly one group, when x's own axes
+    cannot say it (GroupNorm's (N, G, C/G, H, W): ``NormSpec.view_shape``); None: ``want``'s.
     ``terms``, shaped like ``want``: the size of the terms that cancel into each element;
     an element's scale is at least that (``gradient_terms``).
     """
@@ -223,7 +241,12 @@ def compare(
     # a whole-array version held ~10 arrays the size of x at once. Blocks are cut along axis
     # 0, in C order, so the element a report names is the one np.argmax would name.
     blocks = _blocks(want.shape)
-    group = _group_scale(want, axes, blocks)  # None: per element
+    if view is not None and tuple(view) != want.shape and axes:
+        grouped_want = want.reshape(view)
+        scale = _group_scale(grouped_want, axes, _blocks(grouped_want.shape))
+        group = None if scale is None else np.ascontiguousarray(scale).reshape(want.shape)
+    else:
+        group = _group_scale(want, axes, blocks)  # None: per element
     # floor: 1e-3 of the array's scale, and 1e-8 for an all-zero reference (N = 1)
     floor = max(1e-3 * _largest(want, blocks), 1e-8)
     if terms is not None:

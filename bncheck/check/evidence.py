@@ -34,7 +34,10 @@ class CheckOptions:
 
     fd: FDOptions = field(default_factory=FDOptions)
     tolerances: Tolerances = field(default_factory=Tolerances)
-    autograd: str = "auto"  # auto: when torch is installed; off: never
+    # auto: when torch is installed, autograd of bncheck's reference forward; torch: of
+    # torch's own function for the spec (F.layer_norm, ...; ``sources.torch_function``),
+    # the reference forward where torch has none; off: never
+    autograd: str = "auto"
     only: tuple[str, ...] = ()  # check ids to run; () : every check that applies
     skip: tuple[str, ...] = ()  # check ids to leave out
 
@@ -48,7 +51,9 @@ class References:
     # None: off, or torch is not installed; per case None where autograd is not compared
     # (it is on ``inputs.fixed_cases``, whose gradients are cached)
     autograd: tuple[sources.Grads | None, ...] | None
-    autograd_from: str = ""  # "torch 2.13.0", or "torch 2.13.0, cached"
+    # "torch 2.13.0", or "torch 2.13.0, cached"; "torch 2.13.0, F.layer_norm" when torch's
+    # own function was differentiated (CheckOptions(autograd="torch"))
+    autograd_from: str = ""
     derived_new_dout: sources.Grads | None = None  # the hidden block's case A with dy2
 
 
@@ -58,7 +63,9 @@ def references(plan: Plan, options: CheckOptions) -> References:
     autograd: tuple[sources.Grads | None, ...] | None = None
     autograd_from = ""
     if options.autograd != "off" and sources.torch_available():
-        grads, autograd_from = sources.autograd_all(spec, cases)  # the fixed cases only
+        native = options.autograd == "torch" and sources.torch_function(spec) is not None
+        via = "torch" if native else "forward"
+        grads, autograd_from = sources.autograd_all(spec, cases, via)  # the fixed cases only
         autograd = tuple(grads)
     a2 = None
     if plan.hidden:

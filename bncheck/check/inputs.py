@@ -23,10 +23,11 @@ own battery, never in place of it, and are compared with every reference.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
-from bncheck.check.reference import batch_stats, group_size, stat_shape
+from bncheck.check.reference import batch_stats, expand, group_size, grouped
 from bncheck.errors import SpecError
 from bncheck.spec import NormSpec
 
@@ -34,6 +35,7 @@ __all__ = [
     "FIXED_SEED",
     "Case",
     "fixed_cases",
+    "group_word",
     "make_case",
     "make_cases",
     "small_case",
@@ -88,8 +90,18 @@ class Case:
         return replace(self, x=x, gamma=gamma, beta=beta, dy=dy)
 
 
-def _features(spec: NormSpec, shape: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(shape[a] for a in spec.feature_axes)
+def group_word(spec: NormSpec) -> str:
+    """What one normalization group is called in case names and reports: a "feature" of
+    batch norm (a channel of spatial batch norm, as CS231n says), a "row" (one sample) of
+    LayerNorm and RMSNorm, a "group" of GroupNorm, a "plane" (one sample's channel) of
+    InstanceNorm."""
+    if spec.has_running:
+        return "feature"
+    if spec.groups is not None:
+        return "group"
+    if spec.feature_axes == (0,):
+        return "row"
+    return "plane"
 
 
 def _draw_shape(
@@ -99,6 +111,7 @@ def _draw_shape(
     sizes = SIZES[kind]
     lo, hi = sizes["group"]
     wide = rng.choice(spec.feature_axes) if "wide" in sizes else -1
+    split = spec.axes[0] if spec.groups is not None else -1
     for attempt in range(2000):
         shape = []
         for a in range(spec.ndim):
@@ -106,7 +119,9 @@ def _draw_shape(
                 key = "lone" if len(spec.axes) == 1 else "axis"
             else:
                 key = "wide" if a == wide else "feature"
-            shape.append(int(rng.integers(sizes[key][0], sizes[key][1] + 1)))
+            n = int(rng.integers(sizes[key][0], sizes[key][1] + 1))
+            # GroupNorm: the size drawn is the block's (C/G), so C is a multiple of G
+            shape.append(n * spec.groups if a == split and spec.groups is not None else n)
         # distinct sizes first; a layout with many axes may have to give that up
         distinct = len(set(shape)) == len(shape) or attempt >= 1000
         if lo <= group_size(spec, tuple(shape)) <= hi and distinct and tuple(shape) not in taken:
@@ -119,25 +134,41 @@ def small_case(spec: NormSpec, rng: np.random.Generator, name: str = "") -> Case
     return make_case(spec, _draw_shape(spec, "small", rng), rng, name)
 
 
-def upstream_gradient(x: np.ndarray, spec: NormSpec, rng: np.random.Generator) -> np.ndarray:
-    """dy = a·1 + b·x̂ + r⊥ per group, with |a|, |b| in [0.3, 1] and r⊥ ⊥ {1, x̂}, rms 1."""
+def upstream_gradient(
+    x: np.ndarray, spec: NormSpec, rng: np.random.Generator, gamma: np.ndarray | None = None
+) -> np.ndarray:
+    """dy such that g = γ·dy is a·1 + b·x̂ + r⊥ per group, with |a|, |b| in [0.3, 1] and
+    r⊥ ⊥ {1, x̂}, rms 1 (x̂ centred first for RMSNorm, whose x̂ has a mean).
+
+    dx is (1/σ)·(g projected off span{1, x̂}) (off x̂ alone for RMSNorm), with g = γ·dy.
+    With one γ per group (batch norm) g is dy scaled, so dy itself is built; when γ varies
+    inside a group (LayerNorm's γ_i) and ``gamma`` is given, g is built and dy = g/γ
+    (|γ| ≥ 0.5 on our cases), or γ would mix the parts and could hide one.
+    """
     mu, var = batch_stats(x, spec)
-    xhat = (x - mu) / np.sqrt(var + spec.eps)
-    r = rng.standard_normal(x.shape)
-    ones = np.ones_like(x)
-    for basis in (ones, xhat):  # Gram-Schmidt per group against 1, then x̂ (orthogonal to 1)
-        norm2 = (basis * basis).sum(axis=spec.axes, keepdims=True)
-        coef = (r * basis).sum(axis=spec.axes, keepdims=True) / np.where(norm2 > 0, norm2, 1.0)
+    xv = grouped(x, spec)
+    axes = spec.view_axes
+    xhat = (xv - mu) / np.sqrt(var + spec.eps)
+    if not spec.center:  # RMSNorm's x̂ has a mean: its part off 1, so a is g's mean
+        xhat = xhat - xhat.mean(axis=axes, keepdims=True)
+    r = rng.standard_normal(xv.shape)
+    ones = np.ones_like(xv)
+    for basis in (ones, xhat):  # Gram-Schmidt per group against 1, then x̂
+        norm2 = (basis * basis).sum(axis=axes, keepdims=True)
+        coef = (r * basis).sum(axis=axes, keepdims=True) / np.where(norm2 > 0, norm2, 1.0)
         r = r - coef * basis
-    rms = np.sqrt((r * r).mean(axis=spec.axes, keepdims=True))
+    rms = np.sqrt((r * r).mean(axis=axes, keepdims=True))
     r = r / np.where(rms > 0, rms, 1.0)
-    sign = rng.choice([-1.0, 1.0], size=(2, *stat_shape(spec, x.shape)))
+    sign = rng.choice([-1.0, 1.0], size=(2, *spec.stat_shape(x.shape)))
     a, b = sign * rng.uniform(0.3, 1.0, size=sign.shape)
-    return np.asarray(a * ones + b * xhat + r)
+    g = np.asarray(a * ones + b * xhat + r).reshape(x.shape)
+    if gamma is not None and spec.gamma_in_group:
+        g = g / expand(np.asarray(gamma, dtype=np.float64), spec, x.shape)
+    return g
 
 
 def _affine(spec: NormSpec, shape: tuple[int, ...], rng: np.random.Generator) -> tuple:
-    d = _features(spec, shape)
+    d = spec.param_shape(shape)  # (D,), (C,), or CS231n's (1, C, 1, 1)
     gamma = rng.choice([-1.0, 1.0], size=d) * rng.uniform(0.5, 2.0, size=d)  # never ones
     beta = rng.standard_normal(d)
     return gamma, beta
@@ -146,21 +177,38 @@ def _affine(spec: NormSpec, shape: tuple[int, ...], rng: np.random.Generator) ->
 def make_case(
     spec: NormSpec, shape: tuple[int, ...], rng: np.random.Generator, name: str = ""
 ) -> Case:
-    """An ordinary case: per-feature means and spreads that differ, gamma ≠ 1, beta ≠ 0."""
-    stat = stat_shape(spec, shape)
+    """An ordinary case: per-group means and spreads that differ, gamma ≠ 1, beta ≠ 0."""
+    spec.check_shape(tuple(shape))
+    stat = spec.stat_shape(shape)  # one mean and spread per group, in the grouped view
     x = rng.normal(2.0, 1.0, size=stat) + np.exp(rng.normal(0, 0.5, size=stat)) * (
-        rng.standard_normal(shape)
+        rng.standard_normal(spec.view_shape(shape))
     )
+    x = x.reshape(shape)
     gamma, beta = _affine(spec, shape, rng)
-    dy = upstream_gradient(x, spec, rng)
+    dy = upstream_gradient(x, spec, rng, gamma)
     return Case(name or f"random {shape}", x, gamma, beta, dy)
 
 
-def _degenerate(spec: NormSpec, rng: np.random.Generator) -> list[Case]:
-    """Features that break careless code, one per case so a failure names its cause."""
-    out = []
-    specs = (
-        ("zero-variance feature", lambda f: 0.0 * f + 3.0, "var = 0: needs eps inside the sqrt"),
+def _degenerate_kinds(spec: NormSpec) -> tuple[tuple[str, Any, str], ...]:
+    """(name, transform of one group's values, what it catches), for the spec's statistics."""
+    word = group_word(spec)
+    if not spec.center:  # RMSNorm: no mean, so the traps are a small mean square and a mean
+        return (
+            (f"zero {word}", lambda f: 0.0 * f, "mean(x²) = 0: needs eps inside the sqrt"),
+            (
+                "mean square far below eps",
+                lambda f: 1e-4 * f,
+                "mean(x²) = 1e-8 ≪ eps = 1e-5",
+            ),
+            # RMSNorm subtracts no mean: code that centres gives x̂ = 0 here, RMSNorm ≈ ±1
+            (f"constant {word}", lambda f: 0.0 * f + 3.0, "x̂ = 1: no mean is subtracted"),
+        )
+    return (
+        (
+            f"zero-variance {word}",
+            lambda f: 0.0 * f + 3.0,
+            "var = 0: needs eps inside the sqrt",
+        ),
         # mean ≈ 0: at |mean| 0.5 float32 rounds x by up to 3e-8, 3e-4 of this spread,
         # and correct float32 code failed dgamma on ~5% of seeds
         ("variance far below eps", lambda f: 1e-4 * f - 1e-3, "var = 1e-8 ≪ eps = 1e-5"),
@@ -171,27 +219,57 @@ def _degenerate(spec: NormSpec, rng: np.random.Generator) -> list[Case]:
             "mean 1e4, std 1: cancellation in raw sums",
         ),
     )
-    for name, transform, note in specs:
+
+
+def _degenerate(spec: NormSpec, rng: np.random.Generator) -> list[Case]:
+    """Groups that break careless code (a feature of batch norm, a row of LayerNorm, a block
+    of channels of GroupNorm), one per case so a failure names its cause."""
+    out = []
+    for name, transform, note in _degenerate_kinds(spec):
         shape = _draw_shape(spec, "degenerate", rng)
         base = make_case(spec, shape, rng)
         x = base.x.copy()
-        # which feature is degenerate is drawn too, so no code can special-case feature 0
-        feature = tuple(
-            int(rng.integers(shape[a])) if a in spec.feature_axes else slice(None)
-            for a in range(spec.ndim)
+        xv = grouped(x, spec)  # a view of x: one group is fixed coordinates off view_axes
+        # which group is degenerate is drawn too, so no code can special-case group 0
+        group = tuple(
+            int(rng.integers(n)) if a not in spec.view_axes else slice(None)
+            for a, n in enumerate(xv.shape)
         )
-        x[feature] = transform(rng.standard_normal(x[feature].shape))
-        odd = tuple(int(i) for i in feature if not isinstance(i, slice))
-        dy = upstream_gradient(x, spec, rng)
+        xv[group] = transform(rng.standard_normal(xv[group].shape))
+        odd = tuple(int(i) for i in group if not isinstance(i, slice))
+        dy = upstream_gradient(x, spec, rng, base.gamma)
         out.append(Case(name, x, base.gamma, base.beta, dy, note, odd))
-    # N = 1 only where the convention defines it: not with 1/(m-1), nor with PyTorch's
-    # unbiased running variance (PyTorch refuses a batch of one in training)
-    if spec.variance == "biased" and spec.running == "cs231n":
-        one = tuple(1 if a in spec.axes else n for a, n in enumerate(shape))
-        if group_size(spec, one) == 1:
-            c = make_case(spec, one, rng, name="N = 1")
-            out.append(Case(c.name, c.x, c.gamma, c.beta, c.dy, "one element: xhat = 0, dx = 0"))
+    # One element per group, only where the convention defines it: not with 1/(m-1), nor
+    # with PyTorch's unbiased running variance (PyTorch refuses a batch of one in training)
+    if spec.has_running:
+        defined = spec.variance == "biased" and spec.running == "cs231n"
+    else:
+        defined = spec.variance == "biased" or not spec.center
+    if defined:
+        one = [1 if a in spec.axes else n for a, n in enumerate(shape)]
+        if spec.groups is not None:
+            one[spec.axes[0]] = spec.groups  # a block of one channel
+        one_shape = tuple(one)
+        if group_size(spec, one_shape) == 1:
+            c = make_case(spec, one_shape, rng, name=_one_name(spec))
+            note = (
+                "one element: xhat = 0, dx = 0"
+                if spec.center
+                else "one element: xhat = x/sqrt(x² + eps)"
+            )
+            out.append(Case(c.name, c.x, c.gamma, c.beta, c.dy, note))
     return out
+
+
+def _one_name(spec: NormSpec) -> str:
+    """The one-element case: "N = 1" for batch norm, "D = 1" for LayerNorm, ..."""
+    if spec.has_running:
+        return "N = 1"  # spatial batch norm's (1, C, 1, 1) too, as CS231n calls it
+    if spec.groups is not None:
+        letter = spec.layout[spec.axes[0]]
+        rest = "".join(f" = {spec.layout[a]}" for a in spec.axes[1:])
+        return f"{letter}/G{rest} = 1"
+    return " = ".join(spec.layout[a] for a in spec.axes) + " = 1"
 
 
 def make_cases(

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bncheck.check.inputs import group_word
 from bncheck.check.result import CheckResult
+from bncheck.spec import NormSpec
 
 __all__ = ["read_it"]
 
@@ -40,13 +42,18 @@ def _join(names: Sequence[str]) -> str:
 
 
 def read_it(
-    rows: Sequence[CheckResult], float32_digits: bool = False, spatial: bool = False
+    rows: Sequence[CheckResult],
+    float32_digits: bool = False,
+    spatial: bool = False,
+    spec: NormSpec | None = None,
 ) -> str:
     """One sentence that ends every report, text and JSON.
 
     ``float32_digits``: every failing value is within float32 round-off (the battery's
     second look), so the formulas are right and the precision is not. ``spatial``: the
     spec is spatial batch norm, whose forward most often goes wrong in its reshapes.
+    ``spec``: the normalization, for its words (dgamma sums over N for LayerNorm, not
+    over "the batch" of features; RMSNorm has no mean); None reads as batch norm.
     """
     by_id = {c.id: c for c in rows}
     if float32_digits:
@@ -97,13 +104,44 @@ def read_it(
             parts[-1] += f"; {_join(right)} {'is' if len(right) == 1 else 'are'} right"
     parts += behaviour
     sentence = "Read it: " + "; ".join(parts)
-    return sentence + _where(values, by_id, spatial) + "."
+    return sentence + _where(values, by_id, spatial, spec) + "."
+
+
+def _words(spec: NormSpec | None) -> tuple[str, str, str]:
+    """(what dgamma and dbeta sum over, the forward's statistics, the dx paths), in the
+    spec's words: batch norm's when ``spec`` is None or batch norm."""
+    if spec is None or spec.has_running:
+        return (
+            "over the batch",
+            "the mean, the variance and its 1/m, eps inside the square root",
+            "a path through the variance or the mean, dvar or dmu, is off",
+        )
+    over = "over " + ", ".join(spec.layout[a] for a in spec.reduce_axes)
+    letters = [spec.layout[a] for a in spec.axes]
+    if spec.groups is not None:
+        letters[0] = f"{letters[0]}/G"
+    each = f"of each {group_word(spec)}, over {', '.join(letters)}, with 1/m"
+    if not spec.center:
+        return (
+            over,
+            f"the mean square {each}, no mean subtracted, eps inside the square root",
+            "the path through the mean square, dvar, is off",
+        )
+    return (
+        over,
+        f"the mean and the variance {each}, eps inside the square root",
+        "a path through the variance or the mean, dvar or dmu, is off",
+    )
 
 
 def _where(
-    values: dict[str, bool | None], by_id: dict[str, CheckResult], spatial: bool = False
+    values: dict[str, bool | None],
+    by_id: dict[str, CheckResult],
+    spatial: bool = False,
+    spec: NormSpec | None = None,
 ) -> str:
     """Where to look, from which values are right."""
+    over, statistics, paths = _words(spec)
     out, dx, dgamma, dbeta = (values[n] for n in _VALUES)
     forward = by_id.get("out-vs-reference")
     if out is False and forward is not None and "has shape" in forward.message:
@@ -119,8 +157,8 @@ def _where(
         )
     if out is False:
         return (
-            ", so the forward pass is wrong (the mean, the variance and its 1/m, eps inside the "
-            "square root): fix it first, the backward's rows follow from it"
+            f", so the forward pass is wrong ({statistics}): fix it first, the backward's rows "
+            "follow from it"
         )
     if dx is False and dgamma is True and dbeta is True:
         # dgamma = Σ dout·x̂ is right, so x̂ (and with out, the whole forward) is right
@@ -129,12 +167,12 @@ def _where(
         if "dx-sums-to-zero" in by_id and by_id["dx-sums-to-zero"].passed is False:
             where += " (Σ dx ≠ 0: look at the path through the mean, dmu, and its 1/m)"
         else:
-            where += " (a path through the variance or the mean, dvar or dmu, is off)"
+            where += f" ({paths})"
         return where
     if dx is not False and dbeta is not False and dgamma is False:
-        return ", so look at dgamma = Σ dout·x̂ over the batch (x̂, not x)"
+        return f", so look at dgamma = Σ dout·x̂ {over} (x̂, not x)"
     if dx is not False and dgamma is not False and dbeta is False:
-        return ", so look at dbeta = Σ dout over the batch"
+        return f", so look at dbeta = Σ dout {over}"
     if dx is False and (dgamma is False or dbeta is False):
         return ", so look at what every gradient shares: dout, gamma, or x̂ read back from the cache"
     return ""
