@@ -23,17 +23,26 @@ from typing import Any
 import numpy as np
 
 from bncheck.check import sources
-from bncheck.check.battery import run_battery
+from bncheck.check.battery import run_battery, select
 from bncheck.check.evidence import CheckOptions, References, gather, references
 from bncheck.check.fd import step_table
 from bncheck.check.inputs import Case, fixed_cases, make_cases
 from bncheck.check.plan import Plan, make_plan, reply_bytes
 from bncheck.check.reading import read_it
 from bncheck.check.replies import check_replies
-from bncheck.check.result import VerifyResult
-from bncheck.check.sandboxed import failure_error, job, replies_of, spawn
-from bncheck.check.submission import Target, check_batchnorm, norm_named, resolve_target
-from bncheck.errors import BncheckError, UsageError
+from bncheck.check.result import FileResult, FunctionResult, VerifyResult
+from bncheck.check.sandboxed import failure_error, job, replies_of, run_jobs, spawn
+from bncheck.check.submission import (
+    UNSUPPORTED,
+    SubmissionError,
+    Target,
+    check_supported,
+    named_norm,
+    norm_named,
+    resolve_all,
+    resolve_target,
+)
+from bncheck.errors import BncheckError, SpecError, UsageError
 from bncheck.runner import Outcome, Policy
 from bncheck.spec import SPECS, NormSpec, get_spec
 
@@ -44,7 +53,9 @@ __all__ = [
     "check_backward",
     "judge",
     "options_for",
+    "preset",
     "verify",
+    "verify_file",
 ]
 
 
@@ -67,8 +78,9 @@ class VerifyOptions:
     steps_table: bool = False
     checks: CheckOptions = field(default_factory=CheckOptions)
     policy: Policy = field(default_factory=Policy)  # what the sandboxed child may not do
-    # True: a function named spatial_* (or *BatchNorm2d*) is checked as spatial batch norm
-    # (NCHW) although ``spec`` is batch norm on (N, D); False: ``spec`` as given
+    # True: a function's name picks the preset when ``spec`` is batch norm on (N, D):
+    # spatial_* (or *BatchNorm2d*) spatial batch norm, layernorm_* layer norm,
+    # spatial_groupnorm_* group norm, ... (``options_for``); False: ``spec`` as given
     infer_norm: bool = True
 
     def __post_init__(self) -> None:
@@ -97,15 +109,19 @@ def _shapes(options: VerifyOptions) -> tuple[tuple[int, ...], ...]:
         shapes.append(shape)
         if len(shape) != spec.ndim:
             layout = ",".join(spec.layout)
+            fits = [n for n, s in SPECS.items() if s.ndim == len(shape)]
             raise UsageError(
                 f"shape {shape} has {len(shape)} axes; {spec.name} takes {spec.ndim} ({layout})",
-                "spatial batch norm takes N,C,H,W: name the function spatial_* or pass "
-                "--norm spatial_batchnorm"
-                if len(shape) == 4
+                f"give {layout}, or check it as one of {', '.join(fits)} (--norm NAME)"
+                if fits
                 else f"give {layout}",
             )
         if min(shape) < 1:
             raise UsageError(f"shape {shape} has an axis of size below 1", "e.g. (64, 128)")
+        try:
+            spec.check_shape(shape)  # group norm: C divisible into G groups
+        except SpecError as exc:
+            raise UsageError(exc.message, exc.hint) from None
         if int(np.prod(shape, dtype=np.int64)) > MAX_ELEMENTS:
             raise UsageError(
                 f"shape {shape} has more than {MAX_ELEMENTS} elements",
@@ -133,21 +149,49 @@ def battery(options: VerifyOptions) -> tuple[Case, ...]:
     return cases
 
 
-def options_for(name: str, options: VerifyOptions) -> VerifyOptions:
-    """The options for the function ``name``: spatial batch norm when its name says so,
-    or when every shape asked for is 4-D (N, C, H, W).
+def preset(name: str, spec: NormSpec) -> NormSpec:
+    """The preset ``name`` with the conventions of ``spec`` (eps, variance; running
+    statistics and mode only where the preset has them)."""
+    base = SPECS[name]
+    if base.has_running:
+        return dataclasses.replace(
+            base,
+            eps=spec.eps,
+            variance=spec.variance,
+            running=spec.running,
+            momentum=spec.momentum,
+            mode=spec.mode,
+        )
+    return dataclasses.replace(base, eps=spec.eps, variance=spec.variance)
 
-    Only the layout is inferred (axes, the NCHW layout); eps and every convention stay
-    those of ``options.spec``.
+
+def options_for(name: str, options: VerifyOptions) -> VerifyOptions:
+    """The options for the function ``name``: the preset its name says (``named_norm``:
+    layernorm_backward is layer norm, spatial_groupnorm_backward group norm, spatial_*
+    spatial batch norm), or spatial batch norm when every shape asked for is 4-D (N, C, H, W).
+
+    The name decides only when ``options.spec`` is the default batch norm on (N, D) and
+    ``infer_norm``; the preset takes eps and every convention of ``options.spec``. A
+    layer-style norm then takes the rank of the shapes asked for ((N, T, D), as
+    ``torch.nn.LayerNorm(D)``).
     """
-    if not options.infer_norm or options.spec.name != "batchnorm":
-        return options
-    four_d = bool(options.shapes) and all(len(s) == 4 for s in options.shapes)
-    if norm_named(name) != "spatial_batchnorm" and not four_d:
-        return options
-    s = SPECS["spatial_batchnorm"]
-    spec = dataclasses.replace(options.spec, name=s.name, layout=s.layout, axes=s.axes)
-    return dataclasses.replace(options, spec=spec)
+    spec = options.spec
+    if options.infer_norm and spec.name == "batchnorm":
+        named = named_norm(name)
+        if named is None or named in UNSUPPORTED:  # refused by check_supported, not here
+            named = "batchnorm"
+        four_d = bool(options.shapes) and all(len(s) == 4 for s in options.shapes)
+        if named == "batchnorm" and four_d:
+            named = "spatial_batchnorm"
+        if named != "batchnorm":
+            spec = preset(named, spec)
+    ranks = {len(s) for s in options.shapes}
+    if len(ranks) == 1 and spec.ndim not in ranks:
+        # layer norm over the last axis of (N, T, D), as torch.nn.LayerNorm(D); any other
+        # preset keeps its rank, and _shapes says which it takes
+        with contextlib.suppress(SpecError):
+            spec = spec.with_rank(ranks.pop())
+    return options if spec == options.spec else dataclasses.replace(options, spec=spec)
 
 
 def judge(
@@ -184,7 +228,7 @@ def judge(
         checks=tuple(rows),
         conventions=(
             *options.spec.conventions(),
-            ("finite differences", f"float64, {options.checks.fd.describe()}"),
+            ("finite differences", f"float64, {options.checks.fd.describe(options.spec)}"),
             ("tolerances", options.checks.tolerances.describe()),
             *isolation,
         ),
@@ -194,12 +238,17 @@ def judge(
             rows,
             float32_digits=evidence.float32_digits,
             spatial=options.spec.name == "spatial_batchnorm",
+            spec=options.spec,
         ),
     )
 
 
 def verify(text: str, options: VerifyOptions | None = None) -> VerifyResult:
-    """Run the battery on the submission named by ``PATH`` or ``PATH:FUNCTION``, sandboxed."""
+    """Run the battery on the submission named by ``PATH`` or ``PATH:FUNCTION``, sandboxed.
+
+    ``PATH`` names the one normalization function the file defines, or else the spec's
+    backward (``batchnorm_backward``) or a torch Function; ``verify_file`` checks them all.
+    """
     options = options or VerifyOptions()
     target = resolve_target(text, options.style, f"{options.spec.name}_backward")
     options = options_for(target.names.get("function") or target.names["backward"], options)
@@ -222,13 +271,72 @@ def verify(text: str, options: VerifyOptions | None = None) -> VerifyResult:
     return judge(target, plan, replies, options, outcome, refs)
 
 
+def verify_file(text: str, options: VerifyOptions | None = None) -> VerifyResult | FileResult:
+    """``bncheck verify PATH``: every normalization function the file defines, each with the
+    preset its name says, in one sandboxed child (``sandboxed.run_jobs``).
+
+    A file that names one such function (or none: ``verify`` finds the spec's backward or
+    a torch Function) gives that function's VerifyResult, as ``verify`` does; two or more
+    give a FileResult. A stub is "not implemented", never a failure.
+    """
+    options = options or VerifyOptions()
+    path, found = resolve_all(text, options.style)
+    if len(found) < 2:
+        return verify(text, options)
+    select(options.checks.only, options.checks.skip)  # an unknown id: a usage error, now
+    rows: dict[str, FunctionResult] = {}
+    planned: list[tuple[str, Target, VerifyOptions, Plan]] = []
+    for name, target in found:
+        if isinstance(target, SubmissionError):
+            rows[name] = FunctionResult(name, norm_named(name), error=target.to_dict())
+            continue
+        try:
+            chosen = options_for(name, options)
+            plan = make_plan(target, chosen.spec, battery(chosen), chosen.seed)
+        except SubmissionError as exc:
+            rows[name] = FunctionResult(name, norm_named(name), target.style, error=exc.to_dict())
+            continue
+        planned.append((name, target, chosen, plan))
+    refs: dict[tuple[NormSpec, CheckOptions], References] = {}
+
+    def references_all() -> None:  # while the child runs; functions of one spec share them
+        for _, _, chosen, plan in planned:
+            key = (chosen.spec, chosen.checks)
+            if key not in refs:
+                refs[key] = references(plan, chosen.checks)
+
+    if planned:
+        outcomes = run_jobs(
+            [(job(t, plan.ops), t.style) for _, t, _, plan in planned],
+            options.timeout,
+            options.policy,
+            reply=max(reply_bytes(plan) for *_, plan in planned),
+            during=references_all,
+        )
+        for (name, target, chosen, plan), outcome in zip(planned, outcomes, strict=True):
+            try:
+                if isinstance(outcome, Exception):
+                    raise outcome
+                replies = replies_of(target, outcome)
+                check_replies(target, plan.ops, replies)
+                result = judge(
+                    target, plan, replies, chosen, outcome, refs[(chosen.spec, chosen.checks)]
+                )
+                rows[name] = FunctionResult(name, chosen.spec.name, target.style, result)
+            except SubmissionError as exc:
+                rows[name] = FunctionResult(
+                    name, chosen.spec.name, target.style, error=exc.to_dict()
+                )
+    return FileResult(str(path), options.seed, tuple(rows[name] for name, _ in found))
+
+
 def _in_process(funcs: dict[str, Any], style: str, options: VerifyOptions) -> VerifyResult:
     """Callables from this process (a notebook's): run here, with no sandbox."""
     from bncheck.runner import calls
 
     names = {role: getattr(f, "__name__", role) for role, f in funcs.items()}
     name = str(names.get("function") or names["backward"])
-    check_batchnorm(name, "<in-process>")
+    check_supported(name, "<in-process>")
     options = options_for(name, options)
     target = Target(Path("<in-process>"), style, names)  # type: ignore[arg-type]
     plan = make_plan(target, options.spec, battery(options), options.seed)

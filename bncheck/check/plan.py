@@ -6,8 +6,8 @@ the submission runs in another process. Sections of the plan:
 * main: each case once: forward then backward (cs231n), or one call; and case B below;
 * hidden: case A, then an unrelated case B of the same shape, then A again with a
   new upstream gradient: a backward that keeps state answers with an old result;
-* running (cs231n only): train steps from empty and from given running statistics,
-  and an eval ('test') forward with given running statistics;
+* running (cs231n batch norm only, ``spec.has_running``): train steps from empty and from
+  given running statistics, and an eval ('test') forward with given running statistics;
 * directions: the submission's own forward at inputs ± h·v, for ⟨w, J v⟩ = ⟨Jᵀw, v⟩.
 
 The order of the calls comes from the seed. A fixed order lets a backward be right
@@ -24,6 +24,13 @@ A large case (more than LARGE elements: ``--shape 2048,2048``) gets one forward 
 one backward, compared per element with every reference; case A of the other
 sections is then a small case (the battery's first, or one drawn and put first), so
 a check at (2048, 2048) holds a few arrays the size of x instead of some forty.
+
+Every normalization is called with its own signature: the forward's last argument is the
+norm's parameter dict (``bn_param`` with mode, eps, momentum and running statistics for batch
+norm; ``ln_param``/``gn_param``, eps only, for the others: they have no running statistics),
+and group norm's G (``op["groups"]``) is passed positionally before it (cs231n's
+``spatial_groupnorm_forward(x, gamma, beta, G, gn_param)``), before eps (plain
+``groupnorm_backward(dy, x, gamma, G, eps)``, torch ``forward(ctx, x, gamma, beta, G, eps)``).
 
 Ops hold the cases' own arrays, never copies (a copy per op was 17 arrays the size of
 x): the child reads its own from the request, and ``runner.calls.execute`` hands each
@@ -71,7 +78,15 @@ class Plan:
 
 
 def _bn_param(spec: NormSpec, mode: str = "train", **running: np.ndarray) -> dict[str, Any]:
+    """The forward's parameter dict: bn_param for batch norm, ln_param/gn_param (eps) else."""
+    if not spec.has_running:
+        return {"eps": spec.eps}
     return {"mode": mode, "eps": spec.eps, "momentum": spec.effective_momentum, **running}
+
+
+def _groups(spec: NormSpec) -> dict[str, Any]:
+    """G for group norm's signatures, passed positionally (``op["groups"]``); {} otherwise."""
+    return {} if spec.groups is None else {"groups": spec.groups}
 
 
 def _gradient_call(plan: Plan, case: Case, key: str, dy: np.ndarray | None = None) -> int:
@@ -79,9 +94,19 @@ def _gradient_call(plan: Plan, case: Case, key: str, dy: np.ndarray | None = Non
     dy = case.dy if dy is None else dy
     spec = plan.spec
     if plan.style == "plain":
-        return plan.add(op="plain", dy=dy, x=case.x, gamma=case.gamma, eps=spec.eps)
+        return plan.add(
+            op="plain", dy=dy, x=case.x, gamma=case.gamma, eps=spec.eps, **_groups(spec)
+        )
     if plan.style == "torch":
-        return plan.add(op="torch", x=case.x, gamma=case.gamma, beta=case.beta, eps=spec.eps, dy=dy)
+        return plan.add(
+            op="torch",
+            x=case.x,
+            gamma=case.gamma,
+            beta=case.beta,
+            eps=spec.eps,
+            dy=dy,
+            **_groups(spec),
+        )
     return plan.add(op="backward", dy=dy, cache=key)
 
 
@@ -93,6 +118,7 @@ def _forward(plan: Plan, case: Case, save: str = "", bn_param: dict[str, Any] | 
         beta=case.beta,
         bn_param=bn_param or _bn_param(plan.spec),
         save=save,
+        **_groups(plan.spec),
     )
 
 
@@ -127,7 +153,7 @@ def make_plan(
     plan.main.append(plan.hidden["B"])  # B's gradient is checked like any case's
     blocks.append(hidden + [plan.hidden[key] for key in ("A", "B", "A2")])
 
-    if cs231n:
+    if cs231n and spec.has_running:
         d = a.gamma.shape
         rm0, rv0 = rng.standard_normal(d), rng.uniform(0.5, 2.0, d)
         plan.running = {
@@ -156,7 +182,12 @@ def make_plan(
                 else:
                     pair.append(
                         plan.add(
-                            op="torch", x=moved.x, gamma=moved.gamma, beta=moved.beta, eps=spec.eps
+                            op="torch",
+                            x=moved.x,
+                            gamma=moved.gamma,
+                            beta=moved.beta,
+                            eps=spec.eps,
+                            **_groups(spec),
                         )
                     )
             plan.dir_ops.append((pair[0], pair[1]))

@@ -90,6 +90,16 @@ def returned(target: Target, reply: dict[str, Any], what: str = "backward") -> R
             f"end {fn} with: return {', '.join(names)}",
             code="wrong-arity",
         )
+    values = [item for name, item in zip(names, items, strict=True) if name != "cache"]
+    # CS231n's starter code: dx, dgamma, dbeta = None, None, None (a forward that returns
+    # None may just lack eval mode: the not-an-array message below says which call it was)
+    if what == "backward" and all(item["type"] == "builtins.NoneType" for item in values):
+        raise SubmissionError(
+            f"{fn} is not implemented yet: it returned None for "
+            + ", ".join(n for n in names if n != "cache"),
+            f"write {fn}, then check it again",
+            code="not-implemented",
+        )
     arrays = []
     for name, item in zip(names, items, strict=True):
         if name == "cache":

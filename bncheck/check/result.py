@@ -1,5 +1,9 @@
 """Frozen results of a verify run: data, and the JSON form of that data.
 
+``FileResult`` holds every normalization function of one file (``bncheck verify layers.py``
+checks each with its own preset): one ``FunctionResult`` per function, with its
+``VerifyResult`` or the error that kept it from being checked ("not implemented").
+
 Renderers (plain text, rich, HTML) live in ``bncheck.report.verify`` and are chosen by
 the result's type; the three display methods below only hand the object over, because
 ``print``, rich and Jupyter look for them on the object itself.
@@ -11,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SCHEMA_VERSION", "CheckResult", "VerifyResult"]
+__all__ = ["SCHEMA_VERSION", "CheckResult", "FileResult", "FunctionResult", "VerifyResult"]
 
 # The JSON of a verify result (README, "JSON output"); raised when a field changes meaning
 # or disappears, not when one is added.
@@ -120,6 +124,167 @@ class VerifyResult:
             "notes": list(self.notes),
             "checks": [c.to_dict() for c in self.checks],
             "steps": [{"h": h, "error": _json_float(e)} for h, e in self.steps],
+        }
+
+    def to_json(self) -> str:
+        import json
+
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False, default=str)
+
+    def __str__(self) -> str:
+        from bncheck.report.verify import text
+
+        return text(self)
+
+    def __rich__(self) -> Any:
+        from bncheck.report.verify import render
+
+        return render(self)
+
+    def _repr_html_(self) -> str:
+        from bncheck.report.verify import html
+
+        return html(self)
+
+
+# status of a function that could not be checked, by the error's code
+_NOT_RUN = {"not-implemented": "not implemented", "unsupported-norm": "not checked"}
+
+
+@dataclass(frozen=True)
+class FunctionResult:
+    """One function of a file: its checks, or the error that kept it from being checked."""
+
+    function: str
+    norm: str  # the preset it was checked as ("layernorm"), or what its name says
+    style: str = ""  # "" when it could not be loaded
+    result: VerifyResult | None = None
+    error: dict[str, str] | None = None  # code, message, hint
+
+    @property
+    def status(self) -> str:
+        """ok, FAIL, "not implemented" (a stub), "not checked" (a norm bncheck cannot check),
+        or error (it could not be loaded or called)."""
+        if self.result is not None:
+            return "ok" if self.result.passed else "FAIL"
+        return _NOT_RUN.get((self.error or {}).get("code", ""), "error")
+
+    @property
+    def passed(self) -> bool | None:
+        """True or False when checked; False for an error; None for a stub or a refusal."""
+        if self.result is not None:
+            return self.result.passed
+        return None if self.status in _NOT_RUN.values() else False
+
+    @property
+    def verdict(self) -> str:
+        if self.result is not None:
+            return self.result.verdict
+        return self.status
+
+    @property
+    def first_failure(self) -> str:
+        """The id of the first failing check, or the error's code; "" when none."""
+        if self.result is not None:
+            return self.result.failures[0].id if self.result.failures else ""
+        return (self.error or {}).get("code", "") if self.status == "error" else ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "function": self.function,
+            "norm": self.norm,
+            "status": self.status,
+        }
+        if self.result is not None:
+            inner = self.result.to_dict()
+            del inner["schema_version"], inner["bncheck_version"]
+            return {**data, **inner}
+        return {
+            **data,
+            "passed": self.passed,
+            "verdict": self.verdict,
+            "style": self.style or None,
+            "error": dict(self.error or {}),
+            "checks": [],
+        }
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """Every normalization function of one file, each checked with its own preset."""
+
+    target: str  # the file
+    seed: int
+    functions: tuple[FunctionResult, ...]
+
+    @property
+    def checked(self) -> tuple[FunctionResult, ...]:
+        return tuple(f for f in self.functions if f.result is not None)
+
+    @property
+    def passed(self) -> bool:
+        """True when a function was checked and none failed or could not be called."""
+        return bool(self.checked) and all(f.passed is not False for f in self.functions)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all checked functions passed, 1 one failed (or raised), 2 none could be checked."""
+        if not self.checked:
+            return 2
+        return 0 if self.passed else 1
+
+    @property
+    def verdict(self) -> str:
+        n = len(self.checked)
+        failed = [f.function for f in self.functions if f.passed is False]
+        idle = [f for f in self.functions if f.passed is None]
+        rest = ""
+        if idle:
+            kinds = sorted({f.status for f in idle})
+            rest = f"; {len(idle)} {' or '.join(kinds)}"
+        if not n:
+            return f"NOTHING CHECKED: {len(self.functions)} functions" + rest
+        if not failed:
+            return ("PASSED: 1 function checked" if n == 1 else f"PASSED: all {n} functions") + rest
+        return (
+            f"FAILED: {len(failed)} of {len(self.functions)} functions ({', '.join(failed)})" + rest
+        )
+
+    @property
+    def style(self) -> str:
+        styles = {f.style for f in self.functions if f.style}
+        return styles.pop() if len(styles) == 1 else "mixed"
+
+    def __getitem__(self, function: str) -> FunctionResult:
+        for f in self.functions:
+            if f.function == function:
+                return f
+        raise KeyError(f"no function {function!r} in this result")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of a verify result (README, "JSON output"), with one entry per function
+        under ``functions``; ``checks`` holds every function's rows, each with its
+        ``function``."""
+        from bncheck import __version__
+
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "bncheck_version": __version__,
+            "passed": self.passed,
+            "verdict": self.verdict,
+            "read_it": "",
+            "target": self.target,
+            "style": self.style,
+            "seed": self.seed,
+            "conventions": {},
+            "notes": [],
+            "checks": [
+                {**c.to_dict(), "function": f.function}
+                for f in self.checked
+                for c in (f.result.checks if f.result is not None else ())
+            ],
+            "steps": [],
+            "functions": [f.to_dict() for f in self.functions],
         }
 
     def to_json(self) -> str:

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bncheck import runner
@@ -14,7 +15,15 @@ from bncheck.check.submission import Target
 from bncheck.errors import SubmissionError
 from bncheck.runner import Job, Limits, Outcome, Policy, Running, clean_text
 
-__all__ = ["failure_error", "job", "refusal_error", "refusal_text", "replies_of", "spawn"]
+__all__ = [
+    "failure_error",
+    "job",
+    "refusal_error",
+    "refusal_text",
+    "replies_of",
+    "run_jobs",
+    "spawn",
+]
 
 
 def refusal_text(event: str, what: str) -> str:
@@ -92,9 +101,60 @@ def spawn(
     return runner.spawn(preload, limits, policy)
 
 
-def job(target: Target, ops: list[dict[str, Any]]) -> Job:
+def job(target: Target, ops: list[dict[str, Any]], display: str = "") -> Job:
     """The runner's job: these calls of the target's functions, in this order."""
-    return Job(target.path, target.names, ops, display=str(target.path))
+    return Job(target.path, target.names, ops, display=display or str(target.path))
+
+
+_MAX_WALL = 86_400.0  # the runner's bound on one deadline (a day)
+
+
+def run_jobs(
+    jobs: Sequence[tuple[Job, str]],
+    timeout: float,
+    policy: Policy | None = None,
+    memory: int | None = None,
+    reply: int = 0,
+    during: Callable[[], None] | None = None,
+) -> list[Outcome | Exception]:
+    """Several jobs (with their targets' styles) in one sandboxed child (``runner.batch``).
+
+    Python and numpy start once; each job gets its own ``timeout`` from the end of the one
+    before it. A job that hangs or crashes the child is charged alone: the jobs after it run
+    again in a fresh child. ``during()`` runs once, while the first child works (the
+    references). Per job: its Outcome, or the SubmissionError that ended the child during it.
+    """
+    from bncheck.runner import batch
+
+    results: dict[int, Outcome | Exception] = {}
+    left = list(range(len(jobs)))
+    while left:
+        torch = any(jobs[k][1] == "torch" for k in left)
+        base = Limits(wall=min(timeout * (len(left) + 1), _MAX_WALL))  # + start-up
+        limits = Limits(
+            wall=base.wall,
+            memory=base.memory if memory is None else memory,
+            files=max(base.files, reply),
+            reply=max(base.reply, reply),
+        )
+        running = runner.spawn(("numpy", "torch") if torch else ("numpy",), limits, policy)
+        chosen = [jobs[k][0] for k in left]
+        try:
+            batch.send_all(running, chosen)
+            if during is not None:
+                during()
+                during = None
+            outcomes = batch.wait_all(running, chosen, timeout)
+        finally:
+            running.close()
+        again = []
+        for k, outcome in zip(left, outcomes, strict=True):
+            if outcome is None:
+                again.append(k)  # never started: the next child runs it
+            else:
+                results[k] = outcome
+        left = again
+    return [results[k] for k in range(len(jobs))]
 
 
 def replies_of(target: Target, outcome: Outcome) -> list[dict[str, Any]]:

@@ -2,8 +2,9 @@
 
 ``read_source`` refuses what is not a regular, small, decodable Python file; ``parse_defs``
 lists its top-level functions (with their required positional parameters), the
-``torch.autograd.Function`` classes (a base imported under another name included) and
-module-level aliases of a function. A syntax error becomes the user's message.
+``torch.autograd.Function`` classes (a base imported under another name included),
+module-level aliases of a function, and the functions that are still stubs (``is_stub``).
+A syntax error becomes the user's message.
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from pathlib import Path
 
 from bncheck.errors import SubmissionError
 
-__all__ = ["MAX_BYTES", "Defs", "parse_defs", "read_defs", "read_source", "resolve"]
+__all__ = [
+    "MAX_BYTES",
+    "Defs",
+    "is_stub",
+    "parse_defs",
+    "read_defs",
+    "read_source",
+    "resolve",
+]
 
 
 @dataclass(frozen=True)
@@ -27,6 +36,9 @@ class Defs:
     functions: dict[str, int]  # name -> number of positional parameters
     functions_lines: dict[str, int]
     torch_classes: list[str]
+    # functions whose body computes nothing: the assignment's stub (``pass``, ``# TODO``,
+    # ``dx, dgamma, dbeta = None, None, None`` and a return of those names)
+    stubs: frozenset[str] = frozenset()
 
 
 MAX_BYTES = 1 << 20  # 1 MiB: far above any hand-written layer, far below a hang or a crash
@@ -153,13 +165,15 @@ def _defs(tree: ast.Module) -> Defs:
     ``debug=False`` or ``**kwargs`` does not change the style), torch Function classes,
     and module-level aliases of a function (``batchnorm_backward_alt = batchnorm_backward``).
     """
-    functions, lines, classes = {}, {}, []
+    functions, lines, classes, stubs = {}, {}, [], set()
     aliases = _aliases(tree)
     for node in tree.body:
         if isinstance(node, ast.FunctionDef):
             positional = len(node.args.posonlyargs) + len(node.args.args)
             functions[node.name] = positional - len(node.args.defaults)
             lines[node.name] = node.lineno
+            if is_stub(node):
+                stubs.add(node.name)
         elif (
             isinstance(node, ast.Assign)
             and isinstance(node.value, ast.Name)
@@ -173,7 +187,77 @@ def _defs(tree: ast.Module) -> Defs:
             bases = [resolve(ast.unparse(b), aliases) for b in node.bases]
             if any(b.split(".")[-1] == "Function" for b in bases):
                 classes.append(node.name)
-    return Defs(functions, lines, classes)
+    return Defs(functions, lines, classes, frozenset(stubs))
+
+
+def _nothing(value: ast.expr | None) -> bool:
+    """None, ``None, None`` or ``...``: a value a stub starts its results with."""
+    if value is None:
+        return True
+    if isinstance(value, ast.Constant):
+        return value.value is None or value.value is Ellipsis
+    return isinstance(value, ast.Tuple) and all(_nothing(v) for v in value.elts)
+
+
+def _reads(value: ast.expr) -> bool:
+    """What a stub may still do: read its parameters (``ln_param.get("eps", 1e-5)``,
+    ``bn_param["mode"]``, ``x.shape``), never compute with them."""
+    if isinstance(value, (ast.Name, ast.Constant, ast.Attribute, ast.Subscript)):
+        return not any(isinstance(n, (ast.BinOp, ast.Call)) for n in ast.walk(value))
+    if isinstance(value, ast.Tuple):
+        return all(_reads(v) for v in value.elts)
+    return (
+        isinstance(value, ast.Call)
+        and isinstance(value.func, ast.Attribute)
+        and value.func.attr in ("get", "setdefault")
+        and all(isinstance(a, (ast.Constant, ast.Name)) for a in value.args)
+    )
+
+
+def is_stub(node: ast.FunctionDef) -> bool:
+    """The body computes nothing (CS231n's starter code): only a docstring, ``pass``,
+    results set to None, reads of its parameters, and a return of None or of names
+    that hold None. ``raise NotImplementedError`` is a stub too."""
+    empty: set[str] = set()  # names that hold None
+    body = node.body
+    returned = False
+    for stmt in body:
+        if isinstance(stmt, ast.Pass) or (
+            isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
+        ):
+            continue
+        if isinstance(stmt, ast.Raise):
+            exc = stmt.exc.func if isinstance(stmt.exc, ast.Call) else stmt.exc
+            return isinstance(exc, ast.Name) and exc.id == "NotImplementedError"
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            names = _target_names(stmt.targets[0])
+            if names is None:
+                return False
+            if _nothing(stmt.value):
+                empty.update(names)
+            elif _reads(stmt.value):
+                empty.difference_update(names)
+            else:
+                return False
+            continue
+        if isinstance(stmt, ast.Return):
+            value = stmt.value
+            items = value.elts if isinstance(value, ast.Tuple) else [value]
+            ok = all(_nothing(v) or (isinstance(v, ast.Name) and v.id in empty) for v in items)
+            if not ok:
+                return False
+            returned = True
+            continue
+        return False
+    return returned or not body or all(isinstance(s, (ast.Pass, ast.Expr)) for s in body)
+
+
+def _target_names(target: ast.expr) -> list[str] | None:
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, ast.Tuple) and all(isinstance(t, ast.Name) for t in target.elts):
+        return [t.id for t in target.elts if isinstance(t, ast.Name)]
+    return None
 
 
 def _aliases(tree: ast.Module) -> dict[str, str]:

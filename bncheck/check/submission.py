@@ -18,11 +18,15 @@ from bncheck.errors import SubmissionError, did_you_mean
 
 __all__ = [
     "STYLES",
+    "UNSUPPORTED",
     "SubmissionError",
     "Target",
-    "check_batchnorm",
+    "check_supported",
+    "named_norm",
+    "norm_functions",
     "norm_named",
     "parse_target",
+    "resolve_all",
     "resolve_target",
 ]
 
@@ -72,7 +76,9 @@ def _find_file(folder: Path, backward: str) -> Path:
             if exc.code in _PARSE_FAILED:
                 unparsed.append((backward in source, p, exc))
             continue
-        if backward in defs.functions or defs.torch_classes:
+        # the default name, or any normalization's backward (a lone layernorm_backward)
+        others = backward == BACKWARD and bool(norm_functions(defs))
+        if backward in defs.functions or defs.torch_classes or others:
             found.append(p)
     if len(found) == 1:
         return found[0]
@@ -145,60 +151,93 @@ def parse_target(text: str) -> tuple[Path, str | None]:
     return Path(text), None
 
 
-# Normalizations bncheck does not check yet: judged against batch norm, a correct one fails
-# every gradient row. Matched in the name without "_" and lowercased, or as a word ("ln").
-_OTHER_NORMS = {
-    "layernorm": "layer normalization",
-    "groupnorm": "group normalization",
-    "instancenorm": "instance normalization",
-    "rmsnorm": "RMS normalization",
-}
-_OTHER_WORDS = {"ln": "layernorm", "gn": "groupnorm"}
+# What a function or class name says it normalizes, matched in the name lowercased with
+# "_" removed (CamelCase split first): a preset of ``bncheck.spec.SPECS``. The first match
+# wins, so "spatial_groupnorm" is group norm, not spatial batch norm.
+_NAMED = (
+    ("groupnorm", "groupnorm"),
+    ("instancenorm", "instancenorm"),
+    ("layernorm", "layernorm"),
+    ("rmsnorm", "rmsnorm"),
+)
+# Abbreviations, as whole words, only when batch norm is not named ("bn_gn" is batch norm).
+_WORDS = {"ln": "layernorm", "gn": "groupnorm", "rms": "rmsnorm"}
 _SPATIAL = ("spatial", "batchnorm2d", "bn2d")  # batch norm over (N, H, W) of NCHW
+# Normalizations bncheck cannot check: judged against any preset, a correct one would
+# fail every gradient row, so they are refused (``check_supported``).
+UNSUPPORTED = {
+    "weightnorm": "weight normalization",
+    "spectralnorm": "spectral normalization",
+    "batchrenorm": "batch renormalization",
+    "localresponsenorm": "local response normalization",
+    "lrn": "local response normalization",
+    "adanorm": "adaptive normalization",
+    "adain": "adaptive instance normalization",
+}
+
+
+def _words(name: str) -> list[str]:
+    camel = re.sub(r"([a-z0-9])([A-Z])|([A-Z])([A-Z][a-z])", r"\1\3_\2\4", name)
+    return re.findall(r"[a-z0-9]+", camel.lower())
+
+
+def named_norm(name: str) -> str | None:
+    """What a function or class name says it normalizes: a preset name ("layernorm",
+    "spatial_batchnorm", ...), a key of UNSUPPORTED, or None when it names none
+    ("backward", "MyFunction")."""
+    words = _words(name)
+    joined = "".join(words)
+    for key in UNSUPPORTED:
+        if key in joined if len(key) > 3 else key in words:
+            return key
+    for text, preset in _NAMED:
+        if text in joined:
+            return preset
+    batch = "batchnorm" in joined or "bn" in words or "batchnorm2d" in joined
+    if not batch:
+        found = [_WORDS[w] for w in words if w in _WORDS]
+        if found:
+            return found[0]
+    if any(s in joined for s in _SPATIAL):
+        return "spatial_batchnorm"
+    return "batchnorm" if batch else None
 
 
 def norm_named(name: str) -> str:
-    """What a function or class name says it normalizes: "spatial_batchnorm", "batchnorm"
-    (also for a name that says nothing, e.g. "backward"), or a key of _OTHER_NORMS."""
-    camel = re.sub(r"([a-z0-9])([A-Z])|([A-Z])([A-Z][a-z])", r"\1\3_\2\4", name)
-    words = re.findall(r"[a-z0-9]+", camel.lower())
-    joined = "".join(words)
-    others = [n for n in _OTHER_NORMS if n in joined]
-    if "batchnorm" not in joined and "bn" not in words:  # "ln"/"gn" only when BN is not named
-        others += [_OTHER_WORDS.get(w, "") for w in words]
-    if any(others):
-        return next(n for n in others if n)
-    return "spatial_batchnorm" if any(s in joined for s in _SPATIAL) else "batchnorm"
+    """What a name says it normalizes, batch norm when it says nothing (``named_norm``)."""
+    return named_norm(name) or "batchnorm"
 
 
-def check_batchnorm(name: str, where: str) -> None:
-    """Refuse a function of another normalization (exit 2), rather than fail it as batch norm."""
+def check_supported(name: str, where: str) -> None:
+    """Refuse a function of a normalization bncheck cannot check (exit 2), rather than fail it."""
     norm = norm_named(name)
-    if norm in _OTHER_NORMS:
+    if norm in UNSUPPORTED:
         raise SubmissionError(
-            f"{where}: {name} looks like {_OTHER_NORMS[norm]}, which bncheck does not check yet; "
-            "against the batch-norm reference a correct one would fail every gradient row",
-            "name a batch-norm function (PATH:batchnorm_backward, PATH:spatial_batchnorm_backward "
-            "or a torch.autograd.Function that implements batch norm)",
-            code="not-batchnorm",
+            f"{where}: {name} looks like {UNSUPPORTED[norm]}, which bncheck does not check; "
+            "judged as another normalization a correct one would fail every gradient row",
+            "bncheck checks batch norm, spatial batch norm, layer norm, group norm, instance "
+            "norm and RMSNorm: name one of those functions, or force one with --norm NAME",
+            code="unsupported-norm",
         )
 
 
 def _choose_name(defs: Defs, function: str | None, style: str | None, backward: str) -> str:
-    """FUNCTION when given; else the spec's backward, or the torch Function when that is all."""
+    """FUNCTION when given; else the spec's backward, or the one normalization function the
+    file names (``norm_functions``), or the torch Function when that is all."""
     if function:
         return function
+    named = norm_functions(defs)
+    if backward not in defs.functions and len(named) == 1:  # layernorm_backward alone
+        return named[0]
     lone_class = style is None and backward not in defs.functions
     if defs.torch_classes and (style == "torch" or lone_class):
         return defs.torch_classes[0]
     return backward
 
 
-def resolve_target(text: str, style: str | None = None, backward: str = BACKWARD) -> Target:
-    """Find the file, check the names exist, detect (or apply) the style.
-
-    ``backward`` is the default function name, ``<norm>_backward`` of the NormSpec.
-    """
+def _locate(text: str, backward: str) -> tuple[Path, str | None, Defs]:
+    """The file named by ``text`` (a folder: the one file in it that defines ``backward``),
+    the FUNCTION of ``PATH:FUNCTION``, and what the file defines."""
     path, function = parse_target(text)
     try:
         path.stat()
@@ -216,11 +255,24 @@ def resolve_target(text: str, style: str | None = None, backward: str = BACKWARD
         path = _find_file(path, backward)
     if path.suffix != ".py":
         raise SubmissionError(f"{path} is not a Python file", "give a .py file", code="not-python")
-    defs = read_defs(path)
+    return path, function, read_defs(path)
+
+
+def resolve_target(text: str, style: str | None = None, backward: str = BACKWARD) -> Target:
+    """Find the file, check the names exist, detect (or apply) the style.
+
+    ``backward`` is the default function name, ``<norm>_backward`` of the NormSpec.
+    """
+    path, function, defs = _locate(text, backward)
     if style is not None and style not in STYLES:
         raise SubmissionError(f"unknown style {style!r}", f"choose one of: {', '.join(STYLES)}")
-    name = _choose_name(defs, function, style, backward)
-    check_batchnorm(name, str(path))
+    return _target(path, defs, _choose_name(defs, function, style, backward), style)
+
+
+def _target(path: Path, defs: Defs, name: str, style: str | None) -> Target:
+    """The Target of ``name`` in ``path``; a SubmissionError when it cannot be checked
+    (missing, a style it is not written in, a normalization bncheck does not check, a stub)."""
+    check_supported(name, str(path))
     if name in defs.torch_classes and style in (None, "torch"):
         return Target(path, "torch", {"function": name})
     if name not in defs.functions:
@@ -234,8 +286,67 @@ def resolve_target(text: str, style: str | None = None, backward: str = BACKWARD
             code="wrong-style",
         )
     if chosen == "plain":
+        _not_stub(path, defs, name)
         return Target(path, "plain", {"backward": name})
     forward = name.replace("backward", "forward").removesuffix("_alt")
     if forward not in defs.functions:
         raise _missing(forward, defs, path)
+    _not_stub(path, defs, name, forward)
     return Target(path, "cs231n", {"forward": forward, "backward": name})
+
+
+def _not_stub(path: Path, defs: Defs, *names: str) -> None:
+    """A SubmissionError ``not-implemented`` when a function is still the assignment's stub."""
+    stubs = [n for n in names if n in defs.stubs]
+    if stubs:
+        raise SubmissionError(
+            f"{path}: {' and '.join(stubs)} {'is' if len(stubs) == 1 else 'are'} not "
+            "implemented yet (the body computes nothing: pass, or None returned)",
+            f"write {stubs[0]}, then check it again",
+            code="not-implemented",
+        )
+
+
+def norm_functions(defs: Defs) -> list[str]:
+    """The functions and torch Function classes of a file that name a normalization: every
+    function with the word ``backward`` in its name (``batchnorm_backward_alt``,
+    ``spatial_groupnorm_backward``, a plain ``layernorm_backward``...), in the file's order,
+    then the Function classes. ``affine_backward`` or ``relu_backward`` name none and are
+    left out, and so are a composite ``affine_bn_relu_backward`` and a misspelled
+    ``batchnorm_backwards``."""
+    functions = sorted(
+        (n for n in defs.functions if "backward" in _words(n) and _names_a_norm(n)),
+        key=lambda n: defs.functions_lines[n],
+    )
+    return functions + [c for c in defs.torch_classes if _names_a_norm(c)]
+
+
+# words of a composite layer (CS231n's affine_bn_relu_backward): its backward is not a norm's
+_COMPOSITE = frozenset({"affine", "relu", "conv", "pool", "dropout", "softmax", "loss", "fc"})
+
+
+def _names_a_norm(name: str) -> bool:
+    return named_norm(name) is not None and not _COMPOSITE & set(_words(name))
+
+
+def resolve_all(
+    text: str, style: str | None = None
+) -> tuple[Path, list[tuple[str, Target | SubmissionError]]]:
+    """Every normalization function of the file named by ``text`` (a file or a folder),
+    each as its Target or the SubmissionError that says why it cannot be checked (a stub:
+    ``not-implemented``). An empty list when the file names no normalization: the caller
+    then checks the one function ``resolve_target`` finds, as before."""
+    path, function, defs = _locate(text, BACKWARD)
+    if function is not None:
+        raise SubmissionError(
+            f"{text} names one function", "resolve it with resolve_target", code="usage"
+        )
+    if style is not None and style not in STYLES:
+        raise SubmissionError(f"unknown style {style!r}", f"choose one of: {', '.join(STYLES)}")
+    found: list[tuple[str, Target | SubmissionError]] = []
+    for name in norm_functions(defs):
+        try:
+            found.append((name, _target(path, defs, name, style)))
+        except SubmissionError as exc:
+            found.append((name, exc))
+    return path, found

@@ -3,7 +3,8 @@
 1. the derivation in brief: SymPy's compact backward pass for a symbolic batch size m;
 2. why the backward must follow the batch statistics (the paper's Section 2 demo);
 3. ``bncheck verify`` on two bundled submissions: a correct one, and one with a
-   classic mistake (dx without the path through the variance).
+   classic mistake (dx without the path through the variance); then, briefly, a group
+   norm with a mistake of its own: the same checks hold for the whole family.
 
 Runs without torch; takes a few seconds.
 
@@ -22,13 +23,17 @@ from typing import Any
 
 from bncheck.demos import DEMOS
 
-HELP = "a guided tour: the derivation in brief, the Section 2 demo, verify on two examples"
+HELP = "a guided tour: the derivation in brief, the Section 2 demo, verify on examples"
 
 # The bundled examples the tour verifies (bncheck verify --example NAME): one correct, one
 # with a classic mistake.
 CORRECT = "cs231n_correct"
 BUGGY = "bug_dx_missing_dvar"
 OTHER_BUG = "bug_eps_outside_sqrt"  # one more to try
+# The family stop: a group norm whose dgamma is summed per group (the verdict and the failing
+# rows only), and a layer norm to try.
+FAMILY_BUG = "groupnorm_bug_dgamma_over_groups"
+FAMILY_CORRECT = "layernorm_cs231n_correct"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -126,7 +131,31 @@ def verify_examples(console: Any) -> bool:
         # The report's first line is the command that runs it again, from any folder.
         console.print(dataclasses.replace(result, target=f"--example {name}"))
         as_expected = as_expected and result.passed == should_pass  # its "Read it:" says why
-    return as_expected
+    return family_example(console, options) and as_expected
+
+
+def family_example(console: Any, options: Any) -> bool:
+    """One short stop for the other normalizations: a group norm with a classic mistake,
+    shown as its verdict and failing rows. True when it fails, as it should."""
+    from bncheck import examples
+    from bncheck.check.api import verify
+    from bncheck.report.console import one_line, prose
+
+    console.print()
+    prose(
+        console,
+        "The same checks hold for layer, group and instance norm and RMSNorm: the function's "
+        "name says which (layernorm_backward, spatial_groupnorm_backward), and verify on a "
+        "file checks every one it defines. A group norm whose dgamma is summed per group "
+        "instead of per channel:",
+        "bold",
+    )
+    result = verify(str(examples.path(f"{FAMILY_BUG}.py")), options)
+    one_line(console, f"  bncheck verify --example {FAMILY_BUG}")
+    for row in result.failures[:2]:
+        one_line(console, f"  [{row.status}] {row.title}", style="bold red")
+    prose(console, f"{result.verdict}. {result.read_it}")
+    return not result.passed
 
 
 def run(args: argparse.Namespace, console: Any) -> int:
@@ -147,6 +176,7 @@ def run(args: argparse.Namespace, console: Any) -> int:
     commands = {
         "bncheck verify YOUR_FILE.py": "your own batch norm",
         f"bncheck verify --example {OTHER_BUG}": "another classic mistake",
+        f"bncheck verify --example {FAMILY_CORRECT}": "a correct layer norm",
         **{f"bncheck demo {demo}": "" for demo in DEMOS},
     }
     width = max(map(len, commands))

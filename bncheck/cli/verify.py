@@ -1,16 +1,21 @@
 """Check a batch-norm backward against the derived gradient, torch autograd and finite differences.
 
-SUBMISSION is PATH (a file, or a folder holding one) or PATH:FUNCTION. The style is
-detected: cs231n (batchnorm_forward + batchnorm_backward(dout, cache)), plain
-(batchnorm_backward(dy, x, gamma, eps)) or torch (a torch.autograd.Function).
-The submission runs in a child process; exit 0 all passed, 1 a check failed,
-2 the submission could not be loaded or called. The inputs, their shapes and the
-order of the calls come from a seed, fresh for every run and printed in the
-report: --seed N runs the same battery again.
+SUBMISSION is PATH (a file, or a folder holding one) or PATH:FUNCTION. PATH checks every
+normalization function the file defines (batchnorm_backward, batchnorm_backward_alt,
+spatial_batchnorm_backward, layernorm_backward, spatial_groupnorm_backward, torch
+Functions...), each as the normalization its name says (--norm forces one), and prints a
+summary first; PATH:FUNCTION checks one. The style is detected: cs231n
+(layernorm_forward + layernorm_backward(dout, cache)), plain
+(layernorm_backward(dy, x, gamma, eps); group norm: (dy, x, gamma, G, eps)) or torch
+(a torch.autograd.Function). The submission runs in a child process; exit 0 all passed,
+1 a check failed, 2 nothing could be loaded or called (a stub is "not implemented").
+The inputs, their shapes and the order of the calls come from a seed, fresh for every
+run and printed in the report: --seed N runs the same battery again.
 
 examples:
   bncheck verify layers.py
   bncheck verify layers.py:batchnorm_backward_alt --json result.json
+  bncheck verify my_ln.py --norm layernorm --shape 6,20
   bncheck verify my_bn.py --style plain --seed 3 --steps-table
   bncheck verify --example bug_dx_missing_dvar --shape 2048,2048
   bncheck verify layers.py --checks dx-vs-derived,dx-vs-fd   (ids: --list-checks)
@@ -21,8 +26,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-HELP = "check a batchnorm_backward against derived, autograd and finite differences"
+HELP = "check a normalization's backward against derived, autograd and finite differences"
 MAX_TIMEOUT = 86_400  # seconds: a day; the runner's poll() takes at most 24.8 days
+# the presets of bncheck.spec.SPECS, written out so that --help imports no numpy
+_NORMS = ("batchnorm", "spatial_batchnorm", "layernorm", "groupnorm", "instancenorm", "rmsnorm")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,10 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--norm",
-        choices=("infer", "batchnorm", "spatial_batchnorm"),
+        choices=("infer", *_NORMS),
         default="infer",
-        help="what the submission normalizes (default infer: spatial_batchnorm on (N, C, H, W) "
-        "for a function named spatial_*, else batchnorm on (N, D))",
+        help="what the submission normalizes (default infer, from each function's name: "
+        "layernorm_* layer norm, spatial_groupnorm_* group norm (G = 2), spatial_* spatial "
+        "batch norm on (N, C, H, W), ...; else batchnorm on (N, D))",
     )
     parser.add_argument("--variance", choices=("biased", "unbiased"), default="biased")
     parser.add_argument(
@@ -84,8 +92,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--shape",
         action="append",
         metavar="N,D",
-        help="check on this shape (N,D; N,C,H,W for spatial batch norm) instead of the "
-        "drawn ones; repeat for several; the degenerate cases are kept",
+        help="check on this shape (N,D for batch, layer and RMS norm; N,C,H,W for spatial "
+        "batch, group and instance norm, C a multiple of G) instead of the drawn ones; "
+        "repeat for several; the degenerate cases are kept",
     )
     parser.add_argument(
         "--checks", metavar="ID,ID", help="run only these checks (ids: --list-checks)"
@@ -114,10 +123,10 @@ def run(args: argparse.Namespace, console: Any) -> int:
     import os
 
     from bncheck import __version__, examples
-    from bncheck.check.api import VerifyOptions, verify
+    from bncheck.check.api import VerifyOptions, verify, verify_file
     from bncheck.check.evidence import CheckOptions
     from bncheck.check.fd import FDOptions
-    from bncheck.check.result import SCHEMA_VERSION
+    from bncheck.check.result import SCHEMA_VERSION, FileResult
     from bncheck.errors import UsageError
     from bncheck.spec import get_spec
 
@@ -133,7 +142,9 @@ def run(args: argparse.Namespace, console: Any) -> int:
             "e.g. --timeout 60 (the default)",
         )
     norm = "batchnorm" if args.norm == "infer" else args.norm  # infer: from the function's name
-    spec = dataclasses.replace(get_spec(norm), variance=args.variance, running=args.running)
+    spec = dataclasses.replace(get_spec(norm), variance=args.variance)
+    if spec.has_running:  # running statistics are batch norm's alone
+        spec = dataclasses.replace(spec, running=args.running)
     options = VerifyOptions(  # its seed: a fresh one, drawn here once, unless --seed N
         spec=spec,
         infer_norm=args.norm == "infer",
@@ -152,11 +163,11 @@ def run(args: argparse.Namespace, console: Any) -> int:
     if args.seed is not None:
         options = dataclasses.replace(options, seed=args.seed)
     try:
-        result = verify(args.submission, options)
+        one = parse_target(args.submission)[1] is not None  # PATH:FUNCTION
+        result = (verify if one else verify_file)(args.submission, options)
         if args.example is not None:  # no absolute path of this install in the report
             folder = str(examples.path("x.py").parent) + os.sep
-            label = result.target.replace(folder, "bundled example ", 1)
-            result = dataclasses.replace(result, target=label)
+            result = _relabel(result, folder, "bundled example ")
     except BaseException as exc:  # the JSON says why, for graders' scripts (exit 2 or 3)
         if args.json:  # and no earlier file at the path (a forged "passed") survives
             error = {
@@ -173,7 +184,27 @@ def run(args: argparse.Namespace, console: Any) -> int:
     if args.json:
         write_atomic(args.json, result.to_json() + "\n")
         console.print(f"wrote {args.json}", markup=False)
+    if isinstance(result, FileResult):
+        return result.exit_code
     return 0 if result.passed else 1
+
+
+def _relabel(result: Any, folder: str, label: str) -> Any:
+    """``result`` with ``folder`` in its target(s) shown as ``label``."""
+    import dataclasses
+
+    from bncheck.check.result import FileResult
+
+    if isinstance(result, FileResult):
+        functions = tuple(
+            dataclasses.replace(f, result=_relabel(f.result, folder, label))
+            if f.result is not None
+            else f
+            for f in result.functions
+        )
+        target = result.target.replace(folder, label, 1)
+        return dataclasses.replace(result, target=target, functions=functions)
+    return dataclasses.replace(result, target=result.target.replace(folder, label, 1))
 
 
 def _list_checks(console: Any) -> int:

@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from bncheck.check.result import VerifyResult
     from bncheck.check.submission import Target
     from bncheck.grade.journal import Journal
-    from bncheck.runner import Job
 
 __all__ = ["grade_all", "grade_submission", "student_seed"]
 
@@ -129,67 +128,51 @@ def _plan(sub: Submission, function: Any, options: VerifyOptions, index: int) ->
     return _Planned(index, function, options, target, plan, display)
 
 
-def _limits(rubric: Any, planned: Sequence[_Planned]) -> Any:
-    from bncheck.check.plan import reply_bytes
-    from bncheck.runner import Limits
-
-    base = Limits(wall=float(rubric.timeout) * (len(planned) + 1))  # + start-up (batch.py)
-    reply = max(reply_bytes(p.plan) for p in planned)
-    return Limits(
-        wall=base.wall,
-        memory=int(rubric.memory_mib) * _MiB,
-        files=max(base.files, reply),
-        reply=max(base.reply, reply),
-    )
-
-
 def _run(
     rubric: Any, planned: list[_Planned], printed: dict[int, str] | None = None
 ) -> dict[int, VerifyResult | Exception]:
-    """Every planned function in one child; those it never reached, in the next one.
+    """Every planned function in one child; those it never reached, in the next one
+    (``check.sandboxed.run_jobs``).
 
     ``printed`` receives, per function, the tail of what the child printed (cleaned).
     """
     from bncheck import runner
     from bncheck.check import api
+    from bncheck.check.plan import reply_bytes
     from bncheck.check.replies import check_replies
-    from bncheck.check.sandboxed import replies_of
-    from bncheck.runner import batch
+    from bncheck.check.sandboxed import replies_of, run_jobs
 
+    refs: dict[int, References] = {}
+
+    def references() -> None:  # while the child runs
+        refs.update({p.index: _REFS.get(p.plan, p.options) for p in planned})
+
+    jobs = [
+        (runner.Job(p.target.path, p.target.names, p.plan.ops, display=p.display), p.target.style)
+        for p in planned
+    ]
+    outcomes = run_jobs(
+        jobs,
+        float(rubric.timeout),
+        planned[0].options.policy,
+        memory=int(rubric.memory_mib) * _MiB,
+        reply=max(reply_bytes(p.plan) for p in planned),
+        during=references,
+    )
     results: dict[int, VerifyResult | Exception] = {}
-    while planned:
-        torch = any(p.target.style == "torch" for p in planned)
-        preload = ("numpy", "torch") if torch else ("numpy",)
-        policy = planned[0].options.policy
-        running = runner.spawn(preload, _limits(rubric, planned), policy)
-        jobs: list[Job] = [
-            runner.Job(p.target.path, p.target.names, p.plan.ops, display=p.display)
-            for p in planned
-        ]
+    for p, outcome in zip(planned, outcomes, strict=True):
+        if printed is not None and not isinstance(outcome, Exception):
+            printed[p.index] = outcome.output
         try:
-            batch.send_all(running, jobs)
-            refs = {p.index: _REFS.get(p.plan, p.options) for p in planned}  # while it runs
-            outcomes = batch.wait_all(running, jobs, float(rubric.timeout))
-        finally:
-            running.close()
-        left = []
-        for p, outcome in zip(planned, outcomes, strict=True):
-            if outcome is None:
-                left.append(p)
-                continue
-            if printed is not None and not isinstance(outcome, Exception):
-                printed[p.index] = outcome.output
-            try:
-                if isinstance(outcome, Exception):
-                    raise outcome
-                replies = replies_of(p.target, outcome)
-                check_replies(p.target, p.plan.ops, replies)
-                results[p.index] = api.judge(
-                    p.target, p.plan, replies, p.options, outcome, refs[p.index]
-                )
-            except Exception as exc:
-                results[p.index] = exc
-        planned = left
+            if isinstance(outcome, Exception):
+                raise outcome
+            replies = replies_of(p.target, outcome)
+            check_replies(p.target, p.plan.ops, replies)
+            results[p.index] = api.judge(
+                p.target, p.plan, replies, p.options, outcome, refs[p.index]
+            )
+        except Exception as exc:
+            results[p.index] = exc
     return results
 
 
@@ -212,6 +195,8 @@ def grade_submission(sub: Submission, rubric: Any, salt: str) -> StudentGrade:
             outcomes.update({p.index: exc for p in planned})
     functions, flags = [], []
     for k, function in enumerate(rubric.functions):
+        if function.when_defined and _missing(outcomes[k], function.name):
+            continue  # not in this student's file: not graded, not in the maximum either
         grade, flag = function_grade(sub, function, seed, outcomes[k])
         functions.append(grade)
         flags += flag
@@ -225,6 +210,18 @@ def grade_submission(sub: Submission, rubric: Any, salt: str) -> StudentGrade:
         functions=tuple(functions),
         flags=tuple(flags),
         seconds=round(time.monotonic() - started, 3),
+    )
+
+
+def _missing(outcome: object, name: str) -> bool:
+    """``name`` itself is not in the student's file (so a ``when_defined`` function is not
+    graded); a missing forward of a backward that is there is a load problem, as always."""
+    from bncheck.errors import SubmissionError
+
+    return (
+        isinstance(outcome, SubmissionError)
+        and outcome.code == "missing-function"
+        and (f"no function {name!r}" in outcome.message or f"defines {name} or" in outcome.message)
     )
 
 

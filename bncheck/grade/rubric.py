@@ -30,17 +30,20 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_RUBRIC", "NORMS", "GradedFunction", "Rubric", "load_rubric", "parse_rubric"]
 
-NORMS = ("infer", "batchnorm", "spatial_batchnorm")
+# the presets of bncheck.spec.SPECS, or "infer": the one the function's name says
+NORMS = (
+    "infer",
+    "batchnorm",
+    "spatial_batchnorm",
+    "layernorm",
+    "groupnorm",
+    "instancenorm",
+    "rmsnorm",
+)
 STYLES = ("cs231n", "plain", "torch")
 DTYPES = ("float64", "float32")
-# Normalizations bncheck does not check yet: refused, never graded as batch norm.
-_LATER = {
-    "layernorm": "layer normalization",
-    "groupnorm": "group normalization",
-    "spatial_groupnorm": "group normalization",
-    "instancenorm": "instance normalization",
-    "rmsnorm": "RMS normalization",
-}  # a name that says another norm (norm_named) is refused too
+# checks that need running statistics: batch norm's alone (``NormSpec.has_running``)
+_RUNNING = ("running-stats", "eval-mode")
 _MODULE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 _MAX_BYTES = 1 << 20
 
@@ -53,11 +56,13 @@ class GradedFunction:
     """One function of the rubric and the points of its checks."""
 
     # the function graded: "batchnorm_backward" (cs231n style: with its forward),
-    # "batchnorm_backward_alt", "spatial_batchnorm_backward", or a torch Function class
+    # "batchnorm_backward_alt", "spatial_batchnorm_backward", "layernorm_backward",
+    # "spatial_groupnorm_backward", a plain "rmsnorm_backward", or a torch Function class
     name: str
-    norm: str = "infer"  # infer (from the name) | batchnorm | spatial_batchnorm
+    norm: str = "infer"  # infer (from the name) | a preset of bncheck.spec.SPECS
     style: str | None = None  # None: detected; cs231n | plain | torch
     optional: bool = False  # missing from a file: 0 points, but no "could not load" flag
+    when_defined: bool = False  # missing from a file: not graded at all (no points, no maximum)
     points: Mapping[str, float] = field(default_factory=dict)  # check id -> points
     hidden: frozenset[str] = frozenset()  # ids students see only after the due date
     feedback: Mapping[str, str] = field(default_factory=dict)  # id -> text when it fails
@@ -107,6 +112,8 @@ class Rubric:
                     "norm": f.norm,
                     "style": f.style,
                     "optional": f.optional,
+                    # a key added later joins only when set: other rubrics keep their digest
+                    **({"when_defined": True} if f.when_defined else {}),
                     "points": dict(f.points),
                     "hidden": sorted(f.hidden),
                     "feedback": dict(f.feedback),
@@ -215,7 +222,7 @@ _TOP = (
     *("timeout", "memory_mib", "forbid_imports", "write_files"),
     *("dtype", "degenerate", "autograd", "functions"),
 )
-_FUNCTION = ("name", "norm", "style", "optional", "points", "hidden", "feedback")
+_FUNCTION = ("name", "norm", "style", "optional", "when_defined", "points", "hidden", "feedback")
 _TYPES = {bool: "true or false", list: "a list", dict: "a table", str: "a string"}
 
 
@@ -300,7 +307,7 @@ class _Reader:
         return tuple(dict.fromkeys(["bncheck", *modules]))  # bncheck always, once
 
     def function(self, data: Any, n: int) -> GradedFunction:
-        from bncheck.check.submission import norm_named
+        from bncheck.check.submission import UNSUPPORTED, norm_named
 
         if not isinstance(data, dict):
             raise self.error("", "functions", "must be a list of tables: [[functions]]")
@@ -309,29 +316,30 @@ class _Reader:
         if not name.isidentifier():
             raise self.error(table, "name", "must be a Python name (a function or class)")
         self.keys(data, _FUNCTION, table)
-        raw = data.get("norm")
-        if isinstance(raw, str) and raw in _LATER:
-            raise self.error(
-                table,
-                "norm",
-                f"asks for {_LATER[raw]}, which bncheck does not check yet",
-                "grade batch-norm functions only (batchnorm_backward, spatial_batchnorm_backward)",
-            )
         named = norm_named(name)
-        if named not in ("batchnorm", "spatial_batchnorm"):
+        if named in UNSUPPORTED:
             raise self.error(
                 table,
                 "name",
-                f"{name!r} looks like {_LATER.get(named, named)}, which bncheck does not check yet",
-                "grade batch-norm functions only (batchnorm_backward, spatial_batchnorm_backward)",
+                f"{name!r} looks like {UNSUPPORTED[named]}, which bncheck does not check",
+                "grade batch, layer, group or instance norm or RMSNorm functions",
             )
         norm = self.choice(data, "norm", NORMS, table, "infer")
         style = self.choice(data, "style", STYLES, table, None)
         optional = self.value(data, "optional", bool, table, default=False)
+        when_defined = self.value(data, "when_defined", bool, table, default=False)
         points = self.value(data, "points", dict, table, default={})
         checked = {c: self.number(points, c, f"{table}.points", 0.0) for c in points}
+        preset = named if norm == "infer" else norm
         for c, p in checked.items():
             self.check_id(c, f"{table}.points", style)
+            if c in _RUNNING and p > 0 and preset not in ("batchnorm", "spatial_batchnorm"):
+                raise self.error(
+                    f"{table}.points",
+                    c,
+                    f"never runs for {preset}: only batch norm has running statistics",
+                    "give it 0, or remove it",
+                )
             if p < 0:
                 raise self.error(f"{table}.points", c, f"must be 0 or more, not {p:g}")
             if c == "derived-vs-fd" and p > 0:
@@ -346,7 +354,14 @@ class _Reader:
             self.check_id(c, f"{table}.feedback", style)
             self.value(feedback, c, str, f"{table}.feedback")
         return GradedFunction(
-            name, norm, style, optional, checked, frozenset(hidden), dict(feedback)
+            name,
+            norm,
+            style,
+            optional,
+            when_defined,
+            checked,
+            frozenset(hidden),
+            dict(feedback),
         )
 
     def check_id(self, check: Any, table: str, style: str | None) -> None:

@@ -8,7 +8,10 @@ What a student gets (``FunctionGrade``), per check id of the battery:
   output "not run for this style"; the maximum stays the rubric's;
 * a refused operation: 0 for the whole function and a ``cheat`` flag;
 * a submission that could not be checked: 0 for every check with the error as output,
-  and a ``limit`` or ``load`` flag (an ``optional`` function that is missing: no flag);
+  and a ``limit`` or ``load`` flag (an ``optional`` function that is missing: no flag; a
+  stub, "not implemented": no flag);
+* a ``when_defined`` function the submission does not define: not graded at all (the
+  engine leaves it out of the student's grade);
 * a bug in bncheck: 0 for that function, an ``internal`` flag, and the traceback logged.
 
 No output holds a path of the grader's (the student's folder, the sandbox's).
@@ -146,6 +149,8 @@ def error_grade(
         flags.append(Flag("cheat", function.name, error["message"]))
     elif code in LIMIT_CODES:
         flags.append(Flag("limit", function.name, error["message"]))
+    elif code == "not-implemented":
+        pass  # the assignment's stub, left as it was: 0 points, nothing for the instructor
     elif not (missing and getattr(function, "optional", False)):
         flags.append(Flag("load", function.name, error["message"]))
     output = _join(error["message"], error.get("hint", ""))

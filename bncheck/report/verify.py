@@ -10,7 +10,7 @@ import html as _html
 from functools import singledispatch
 from typing import TYPE_CHECKING
 
-from bncheck.check.result import CheckResult, VerifyResult
+from bncheck.check.result import CheckResult, FileResult, FunctionResult, VerifyResult
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -18,6 +18,22 @@ if TYPE_CHECKING:
 __all__ = ["html", "render", "text"]
 
 _STYLE = {True: "green", False: "bold red", None: "yellow"}
+_SUMMARY = ("function", "normalization", "style", "verdict", "first failure")
+
+
+def _summary_rows(r: FileResult) -> list[tuple[str, ...]]:
+    """One row per function: function, normalization, style, verdict, first failing check."""
+    return [
+        (f.function, f.norm, f.style or "-", f.verdict, f.first_failure or "-") for f in r.functions
+    ]
+
+
+def _not_checked(f: FunctionResult) -> list[str]:
+    error = f.error or {}
+    lines = [f"{f.function}: {f.status} [{error.get('code', '')}]", f"  {error.get('message', '')}"]
+    if error.get("hint"):
+        lines += [f"  hint: {line}" for line in error["hint"].splitlines()[:1]]
+    return lines
 
 
 def _num(v: float | None, empty: str = "") -> str:
@@ -54,8 +70,35 @@ def _(r: VerifyResult) -> str:
     return "\n".join(lines)
 
 
-def html(r: VerifyResult) -> str:
-    """A table for Jupyter (``VerifyResult._repr_html_``)."""
+@text.register
+def _(r: FileResult) -> str:
+    rows = [_SUMMARY, *_summary_rows(r)]
+    widths = [max(len(row[k]) for row in rows) for k in range(len(_SUMMARY))]
+    lines = [f"bncheck verify {r.target} (seed {r.seed}): {len(r.functions)} functions"]
+    lines += [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
+    for f in r.functions:
+        lines.append("")
+        lines += [text(f.result)] if f.result is not None else _not_checked(f)
+    lines += ["", r.verdict]
+    return "\n".join(lines)
+
+
+def html(r: VerifyResult | FileResult) -> str:
+    """A table for Jupyter (``VerifyResult._repr_html_``, ``FileResult._repr_html_``)."""
+    if isinstance(r, FileResult):
+        esc = _html.escape
+        head = "".join(f"<th>{esc(c)}</th>" for c in _SUMMARY)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>"
+            for row in _summary_rows(r)
+        )
+        details = "".join(html(f.result) for f in r.functions if f.result is not None)
+        return (
+            f"<div><b>bncheck verify</b> {esc(r.target)} (seed {r.seed})"
+            f"<table><tr>{head}</tr>{body}</table><p><b>{esc(r.verdict)}</b></p>{details}</div>"
+        )
     esc = _html.escape
     rows = "".join(
         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>".format(
@@ -90,11 +133,17 @@ def _yes(v: bool | None) -> str:
     return {True: "yes", False: "no", None: ""}[v]
 
 
-def render(result: VerifyResult) -> RenderableType:
-    """The terminal report: the comparison table, problems, conventions, verdict, reading."""
+def render(result: VerifyResult | FileResult) -> RenderableType:
+    """The terminal report: the comparison table, problems, conventions, verdict, reading.
+
+    A FileResult: the summary table of its functions first, then each function's report.
+    """
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
+
+    if isinstance(result, FileResult):
+        return _render_file(result)
 
     table = Table(title=None, show_edge=False, pad_edge=False, expand=False)
     table.add_column("", no_wrap=True)
@@ -142,4 +191,37 @@ def render(result: VerifyResult) -> RenderableType:
     parts.append(Text(result.verdict, style="bold green" if result.passed else "bold red"))
     if result.read_it:
         parts.append(Text(result.read_it))
+    return Group(*parts)
+
+
+_STATUS_STYLE = {"ok": "green", "FAIL": "bold red", "error": "bold red"}
+
+
+def _render_file(result: FileResult) -> RenderableType:
+    from rich.console import Group
+    from rich.rule import Rule
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(*_SUMMARY, show_edge=False, pad_edge=False, expand=False)
+    for f, row in zip(result.functions, _summary_rows(result), strict=True):
+        table.add_row(*row[:3], Text(row[3], style=_STATUS_STYLE.get(f.status, "yellow")), row[4])
+    parts: list[RenderableType] = [
+        Text(
+            f"bncheck verify {result.target}  (seed {result.seed}): "
+            f"{len(result.functions)} functions"
+        ),
+        Text(""),
+        table,
+    ]
+    for f in result.functions:
+        parts += [Text(""), Rule(Text(f.function), style="dim")]
+        if f.result is not None:
+            parts.append(render(f.result))
+        else:
+            parts += [Text(line) for line in _not_checked(f)]
+    parts += [
+        Text(""),
+        Text(result.verdict, style="bold green" if result.passed else "bold red"),
+    ]
     return Group(*parts)

@@ -196,9 +196,10 @@ def _call(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         return fn(*args)
 
 
-def _takes_eps(fn: Any) -> bool:
+def _takes_eps(fn: Any, groups: bool = False) -> bool:
     """forward(ctx, x, gamma, beta, eps) is given eps; forward(ctx, x, gamma, beta), with its
-    eps fixed inside, is called with three tensors (its eps must then be the spec's)."""
+    eps fixed inside, is called with three tensors (its eps must then be the spec's).
+    Group norm's take G after beta: forward(ctx, x, gamma, beta, G[, eps])."""
     try:
         params = list(inspect.signature(fn.forward).parameters.values())
     except (TypeError, ValueError, AttributeError):
@@ -206,7 +207,12 @@ def _takes_eps(fn: Any) -> bool:
     if any(p.kind == p.VAR_POSITIONAL for p in params):
         return True
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(positional) != 4
+    return len(positional) != 4 + groups
+
+
+def _with_groups(op: dict[str, Any], *args: Any) -> tuple[Any, ...]:
+    """``args`` with group norm's G inserted last (it comes before eps or the param dict)."""
+    return (*args, op["groups"]) if "groups" in op else args
 
 
 def _torch_call(fn: Any, op: dict[str, Any], mark: Callable[[str], None]) -> dict[str, Any]:
@@ -217,7 +223,8 @@ def _torch_call(fn: Any, op: dict[str, Any], mark: Callable[[str], None]) -> dic
     )
     dy = torch.tensor(np.asarray(op["dy"])) if "dy" in op else None
     dy_before = None if dy is None else dy.clone()
-    y = _call(fn.apply, (x, gamma, beta, op["eps"]) if _takes_eps(fn) else (x, gamma, beta))
+    args = _with_groups(op, x, gamma, beta)
+    y = _call(fn.apply, (*args, op["eps"]) if _takes_eps(fn, "groups" in op) else args)
     reply: dict[str, Any] = {"out": pack(y)}
     if dy is not None:
         mark("b")
@@ -248,9 +255,10 @@ def _one(
     mark: Callable[[str], None],
 ) -> dict[str, Any]:
     kind = op["op"]
-    if kind == "forward":  # cs231n: (out, cache) = forward(x, gamma, beta, bn_param)
-        bn_param = dict(op["bn_param"])
-        result = _call(funcs["forward"], (op["x"], op["gamma"], op["beta"], bn_param))
+    if kind == "forward":  # cs231n: (out, cache) = forward(x, gamma, beta[, G], bn_param)
+        bn_param = dict(op["bn_param"])  # or ln_param, gn_param: eps only
+        args = _with_groups(op, op["x"], op["gamma"], op["beta"])
+        result = _call(funcs["forward"], (*args, bn_param))
         reply: dict[str, Any] = {"returned": pack(result), "bn_param": _pack_param(bn_param)}
         if op.get("optional") and not op.get("save"):
             return reply  # nothing reads its cache: the parent judges what it returned
@@ -266,8 +274,9 @@ def _one(
         before = snapshot(cache)
         result = _call(funcs["backward"], (op["dy"], cache))
         return {"returned": pack(result), "cache_before": before, "cache_after": snapshot(cache)}
-    if kind == "plain":  # plain: (dx, dgamma, dbeta) = backward(dy, x, gamma, eps)
-        result = _call(funcs["backward"], (op["dy"], op["x"], op["gamma"], op["eps"]))
+    if kind == "plain":  # plain: (dx, dgamma, dbeta) = backward(dy, x, gamma[, G], eps)
+        args = _with_groups(op, op["dy"], op["x"], op["gamma"])
+        result = _call(funcs["backward"], (*args, op["eps"]))
         return {"returned": pack(result)}
     if kind == "torch":
         return _torch_call(funcs["function"], op, mark)

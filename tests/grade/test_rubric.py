@@ -35,6 +35,8 @@ def test_default_rubric() -> None:
         "batchnorm_backward",
         "batchnorm_backward_alt",
         "spatial_batchnorm_backward",
+        "layernorm_backward",
+        "spatial_groupnorm_backward",
     ]
     for f in rubric.functions:
         assert f.max_points == pytest.approx(10.0)
@@ -43,7 +45,11 @@ def test_default_rubric() -> None:
         assert f.points["sandbox"] == 0
         styles = {c.id: c.styles for c in CHECKS}
         assert all(f.style in styles[c] for c in f.points)  # every point can be earned
-    assert rubric.max_points == pytest.approx(30.0)
+    assert rubric.max_points == pytest.approx(50.0)  # 30 for a file without the last two
+    assert [f.when_defined for f in rubric.functions] == [False, False, False, True, True]
+    assert not any(
+        c in f.points for f in rubric.functions[3:] for c in ("running-stats", "eval-mode")
+    )
     assert rubric.functions[0].visibility("running-stats") == "after_due_date"
     assert rubric.functions[0].visibility("dx-vs-derived") == "visible"
     assert rubric.functions[0].points_for("dtypes") == 0.0
@@ -125,13 +131,22 @@ FUNCTION = '[[functions]]\nname = "batchnorm_backward"\n'
         ),
         (FUNCTION + 'style = "cs231"\n', "key style cannot be 'cs231'", "did you mean cs231n"),
         (FUNCTION + 'norm = "batchnrom"\n', "key norm cannot be", "did you mean batchnorm"),
-        (FUNCTION + 'norm = "layernorm"\n', "layer normalization, which bncheck does not", ""),
         (
-            '[[functions]]\nname = "layernorm_backward"\n',
-            "looks like layer normalization",
-            "batch-norm",
+            '[[functions]]\nname = "weightnorm_backward"\n',
+            "looks like weight normalization, which bncheck does not check",
+            "layer, group",
         ),
-        ('[[functions]]\nname = "GroupNormFunction"\n', "looks like group normalization", ""),
+        (
+            '[[functions]]\nname = "layernorm_backward"\n[functions.points]\nrunning-stats = 1\n',
+            "never runs for layernorm: only batch norm has running statistics",
+            "give it 0",
+        ),
+        (
+            FUNCTION + 'norm = "groupnorm"\n[functions.points]\neval-mode = 1\n',
+            "never runs for groupnorm",
+            "",
+        ),
+        ('[[functions]]\nname = "x"\nwhen_defined = "yes"\n', "must be true or false", ""),
         ('[[functions]]\nname = "not a name"\n', "must be a Python name", ""),
         ("[[functions]]\nstyle = 'plain'\n", r"\[\[functions\]\] #1, key name is missing", ""),
         (FUNCTION + FUNCTION, "graded twice", "keep one"),
@@ -192,7 +207,7 @@ def test_verify_options_follow_the_rubric() -> None:
 
 def test_verify_accepts_the_options(tmp_path: Path) -> None:
     rubric = load_rubric(None)
-    backward, alt, _ = rubric.functions
+    backward, alt, *_ = rubric.functions
     result = verify(
         f"{example('cs231n_correct.py')}:{backward.name}", rubric.verify_options(backward, 3)
     )
