@@ -301,7 +301,8 @@ def _not_stub(path: Path, defs: Defs, *names: str) -> None:
     if stubs:
         raise SubmissionError(
             f"{path}: {' and '.join(stubs)} {'is' if len(stubs) == 1 else 'are'} not "
-            "implemented yet (the body computes nothing: pass, or None returned)",
+            "implemented yet (the body computes nothing: pass, None returned, or "
+            "NotImplementedError raised)",
             f"write {stubs[0]}, then check it again",
             code="not-implemented",
         )
@@ -315,10 +316,20 @@ def norm_functions(defs: Defs) -> list[str]:
     left out, and so are a composite ``affine_bn_relu_backward`` and a misspelled
     ``batchnorm_backwards``."""
     functions = sorted(
-        (n for n in defs.functions if "backward" in _words(n) and _names_a_norm(n)),
+        (n for n in defs.functions if _is_backward(n, defs.functions[n]) and _names_a_norm(n)),
         key=lambda n: defs.functions_lines[n],
     )
     return functions + [c for c in defs.torch_classes if _names_a_norm(c)]
+
+
+def _is_backward(name: str, required: int) -> bool:
+    """A name that ends in ``backward`` (or ``backward_alt``) and a signature one of the
+    styles can call: (dout, cache), or (dy, x, gamma[, G][, eps]). A student's helper,
+    ``layernorm_backward_helper(dxhat, xhat, std)`` or ``batchnorm_backward_naive``, is not
+    checked in a whole-file run (name it: PATH:FUNCTION)."""
+    words = _words(name)
+    ends = words[-1:] == ["backward"] or words[-2:] == ["backward", "alt"]
+    return ends and required in (2, 3, 4, 5)
 
 
 # words of a composite layer (CS231n's affine_bn_relu_backward): its backward is not a norm's

@@ -31,9 +31,16 @@ def _summary_rows(r: FileResult) -> list[tuple[str, ...]]:
 def _not_checked(f: FunctionResult) -> list[str]:
     error = f.error or {}
     lines = [f"{f.function}: {f.status} [{error.get('code', '')}]", f"  {error.get('message', '')}"]
-    if error.get("hint"):
-        lines += [f"  hint: {line}" for line in error["hint"].splitlines()[:1]]
+    hint = str(error.get("hint") or "").splitlines()
+    if hint:  # a traceback's hint is "its traceback:" and then the lines that matter
+        lines.append(f"  hint: {hint[0]}")
+        lines += [f"    {line}" for line in hint[1:_HINT_LINES]]
+        if len(hint) > _HINT_LINES:
+            lines.append(f"    ... ({len(hint) - _HINT_LINES} more lines in --json)")
     return lines
+
+
+_HINT_LINES = 16
 
 
 def _num(v: float | None, empty: str = "") -> str:

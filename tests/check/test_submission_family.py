@@ -227,3 +227,36 @@ def test_a_folder_whose_file_defines_only_a_layer_norm_is_found(tmp_path: Path) 
     (tmp_path / "ln.py").write_text(example("layernorm_cs231n_correct.py").read_text())
     target = resolve_target(str(tmp_path))
     assert target.path.name == "ln.py" and target.names["backward"] == "layernorm_backward"
+
+
+HELPERS = """
+def batchnorm_forward(x, gamma, beta, bn_param):
+    return x, None
+
+
+def batchnorm_backward(dout, cache):
+    return dout, None, None
+
+
+def batchnorm_backward_naive(dout, cache):  # a second version, kept to compare
+    return dout, None, None
+
+
+def batchnorm_backward_helper(dout, cache, axis=0):  # shared with layer norm
+    return dout, None, None
+
+
+def layernorm_backward_helper(dxhat, xhat, std):
+    return dxhat
+
+
+def layernorm_backward(dout, cache):
+    return dout, None, None
+"""
+
+
+def test_a_students_helpers_are_not_checked_in_a_whole_file_run() -> None:
+    """Found by a sweep of CS231n-style files: helpers named *_backward_<suffix> were
+    called with a style's arguments and failed a correct file."""
+    defs = parse_defs(Path("layers.py"), HELPERS)
+    assert norm_functions(defs) == ["batchnorm_backward", "layernorm_backward"]

@@ -139,3 +139,17 @@ def test_a_normalization_bncheck_cannot_check_is_exit_2(tmp_path: Path) -> None:
     file.write_text("def weightnorm_backward(dy, x, gamma, eps=1e-5):\n    return dy, 1, 1\n")
     code, text = verify(f"{file}:weightnorm_backward")
     assert code == 2 and "weight normalization" in text and "Traceback" not in text
+
+
+def test_a_load_error_shows_its_traceback_in_the_whole_file_report(tmp_path: Path) -> None:
+    file = tmp_path / "layers.py"
+    file.write_text(
+        "from cs231n.layers import *\n\n\n"
+        "def batchnorm_forward(x, gamma, beta, bn_param):\n    return x, None\n\n\n"
+        "def batchnorm_backward(dout, cache):\n    return dout, None, None\n\n\n"
+        "def layernorm_forward(x, gamma, beta, ln_param):\n    return x, None\n\n\n"
+        "def layernorm_backward(dout, cache):\n    return dout, None, None\n"
+    )
+    code, text = verify(str(file))
+    assert code == 2, text
+    assert "from cs231n.layers import *" in text and "No module named 'cs231n'" in text
