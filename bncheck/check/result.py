@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 __all__ = ["SCHEMA_VERSION", "CheckResult", "FileResult", "FunctionResult", "VerifyResult"]
 
@@ -25,6 +25,34 @@ SCHEMA_VERSION = 1
 def _json_float(v: float | None) -> float | None:
     """JSON has no inf or NaN: a non-finite error (a NaN in the submission) becomes null."""
     return v if v is None or math.isfinite(v) else None
+
+
+class _Reported:
+    """JSON and the renderers of ``report/verify.py`` (chosen there by the result's type),
+    for a result that has ``to_dict``; the renderers are imported on use."""
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def to_json(self) -> str:
+        import json
+
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False, default=str)
+
+    def __str__(self) -> str:
+        from bncheck.report.verify import text
+
+        return text(self)
+
+    def __rich__(self) -> Any:
+        from bncheck.report.verify import render
+
+        return render(cast("VerifyResult | FileResult", self))  # the two subclasses
+
+    def _repr_html_(self) -> str:
+        from bncheck.report.verify import html
+
+        return html(cast("VerifyResult | FileResult", self))
 
 
 @dataclass(frozen=True)
@@ -72,7 +100,7 @@ class CheckResult:
 
 
 @dataclass(frozen=True)
-class VerifyResult:
+class VerifyResult(_Reported):
     """Every check of one submission, with the conventions and the seed that produced them."""
 
     target: str
@@ -125,26 +153,6 @@ class VerifyResult:
             "checks": [c.to_dict() for c in self.checks],
             "steps": [{"h": h, "error": _json_float(e)} for h, e in self.steps],
         }
-
-    def to_json(self) -> str:
-        import json
-
-        return json.dumps(self.to_dict(), indent=2, allow_nan=False, default=str)
-
-    def __str__(self) -> str:
-        from bncheck.report.verify import text
-
-        return text(self)
-
-    def __rich__(self) -> Any:
-        from bncheck.report.verify import render
-
-        return render(self)
-
-    def _repr_html_(self) -> str:
-        from bncheck.report.verify import html
-
-        return html(self)
 
 
 # status of a function that could not be checked, by the error's code
@@ -210,7 +218,7 @@ class FunctionResult:
 
 
 @dataclass(frozen=True)
-class FileResult:
+class FileResult(_Reported):
     """Every normalization function of one file, each checked with its own preset."""
 
     target: str  # the file
@@ -286,23 +294,3 @@ class FileResult:
             "steps": [],
             "functions": [f.to_dict() for f in self.functions],
         }
-
-    def to_json(self) -> str:
-        import json
-
-        return json.dumps(self.to_dict(), indent=2, allow_nan=False, default=str)
-
-    def __str__(self) -> str:
-        from bncheck.report.verify import text
-
-        return text(self)
-
-    def __rich__(self) -> Any:
-        from bncheck.report.verify import render
-
-        return render(self)
-
-    def _repr_html_(self) -> str:
-        from bncheck.report.verify import html
-
-        return html(self)
