@@ -269,17 +269,22 @@ def _check(name: str, got: tuple, want: tuple, dtype: str, tol: float) -> None:
 TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
 
 
-def numpy_part(
-    shape: tuple[int, int], dtype: str, rounds: int, calls: int | None
+def time_numpy(
+    title: str,
+    emitted: Callable,
+    peers: tuple[Callable, ...],
+    hand: tuple[str, ...],
+    labels: dict[str, str],
+    arrays: tuple[np.ndarray, np.ndarray, np.ndarray],
+    want: tuple,
+    rounds: int,
+    calls: int | None,
 ) -> tuple[dict[str, list[float]], str]:
-    rng = np.random.default_rng(0)
-    x64, dy64 = rng.standard_normal(shape), rng.standard_normal(shape)
-    gamma64 = rng.standard_normal(shape[1])
-    want = one_liner(dy64, x64, gamma64)
-    x, dy, gamma = (a.astype(dtype) for a in (x64, dy64, gamma64))
-    emitted = load_backward(None, "numpy")
-    peers = (inplace_numpy, row_blocked, best_numpy, best_numpy_gemv)
-    peers += (one_liner, staged_paper, kratzert)
+    """Check, then time the emitted backward, ``peers`` and the floor on (dy, x, gamma);
+    print the table against the fastest of ``hand`` and the goal. Shared with
+    bench_layernorm.py."""
+    dy, x, gamma = arrays
+    dtype = str(x.dtype)
     for f in (emitted, *peers):
         _check(f.__name__, f(dy, x, gamma), want, dtype, TOLERANCE[dtype])
     out = np.empty_like(x)
@@ -289,13 +294,84 @@ def numpy_part(
         candidates[f.__name__] = lambda f=f: f(dy, x, gamma)
     calls = _auto_calls(candidates["emitted (bncheck)"], calls)
     times = _time(candidates, rounds, calls)
-    fastest = min(HAND, key=lambda k: statistics.median(times[k]))
-    print(f"\nnumpy {dtype} {shape}; reference: the fastest hand-written (by median time)")
+    fastest = min(hand, key=lambda k: statistics.median(times[k]))
+    print(f"\n{title}; reference: the fastest hand-written (by median time)")
     print(f"= {fastest}; {calls} calls per timing\n")
-    _table(times, fastest, "fastest hand-written", "floor", NUMPY_LABELS)
+    _table(times, fastest, "fastest hand-written", "floor", labels)
     print()
     print(_goal(times, "emitted (bncheck)", fastest, 1.10))
     return times, fastest
+
+
+def numpy_part(
+    shape: tuple[int, int], dtype: str, rounds: int, calls: int | None
+) -> tuple[dict[str, list[float]], str]:
+    rng = np.random.default_rng(0)
+    x64, dy64 = rng.standard_normal(shape), rng.standard_normal(shape)
+    gamma64 = rng.standard_normal(shape[1])
+    want = one_liner(dy64, x64, gamma64)
+    x, dy, gamma = (a.astype(dtype) for a in (x64, dy64, gamma64))
+    peers = (inplace_numpy, row_blocked, best_numpy, best_numpy_gemv)
+    peers += (one_liner, staged_paper, kratzert)
+    emitted = load_backward(None, "numpy")
+    title = f"numpy {dtype} {shape}"
+    return time_numpy(
+        title, emitted, peers, HAND, NUMPY_LABELS, (dy, x, gamma), want, rounds, calls
+    )
+
+
+def time_torch(
+    title: str,
+    emitted: Callable,
+    natives: dict[str, Callable[[], tuple]],
+    arrays: tuple,
+    want: tuple,
+    rounds: int,
+    calls: int | None,
+    compile_: bool,
+    compiled_tolerance: float | None = None,
+) -> tuple[dict[str, list[float]], float | None]:
+    """Check, then time the emitted torch backward (eager, and compiled with ``compile_``)
+    against torch's ``natives`` ("native backward" given the forward's statistics, "native
+    stats + backward") and the floor; print the table and the goals. Shared with
+    bench_layernorm.py."""
+    import torch
+
+    dy, x, gamma = arrays
+    dtype = str(x.dtype).removeprefix("torch.")
+
+    def numpy_of(f: Callable[[], tuple]) -> tuple:
+        return tuple(t.numpy() for t in f())
+
+    _check("torch emitted", numpy_of(lambda: emitted(dy, x, gamma)), want, dtype, TOLERANCE[dtype])
+    _check("torch native", numpy_of(natives["native backward"]), want, dtype, 1e-5)
+    out = torch.empty_like(x)
+    candidates: dict[str, Callable[[], object]] = {
+        "floor": lambda: torch.add(x, dy, out=out),
+        "emitted (bncheck)": lambda: emitted(dy, x, gamma),
+        **natives,
+    }
+    compile_s = None
+    if compile_:  # the same emitted source, fused by inductor (the first call compiles)
+        compiled = torch.compile(emitted, dynamic=False)
+        start = time.perf_counter()
+        compiled(dy, x, gamma)
+        compile_s = time.perf_counter() - start
+        got = numpy_of(lambda: compiled(dy, x, gamma))
+        _check("torch compiled", got, want, dtype, compiled_tolerance or TOLERANCE[dtype])
+        candidates["emitted + torch.compile"] = lambda: compiled(dy, x, gamma)
+    calls = _auto_calls(candidates["emitted (bncheck)"], calls)
+    times = _time(candidates, rounds, calls)
+    print(f"\n{title}, CPU, {torch.get_num_threads()} thread(s); {calls} calls per timing")
+    if compile_s is not None:
+        print(f"torch.compile: first call (compiling) {compile_s:.1f} s")
+    print()
+    _table(times, "native backward", "native backward", "floor", TORCH_LABELS)
+    print()
+    for row in [k for k in times if k.startswith("emitted")]:
+        for ref in ("native backward", "native stats + backward"):
+            print(_goal(times, row, ref, 1.50))
+    return times, compile_s
 
 
 def torch_part(
@@ -332,39 +408,9 @@ def torch_part(
             dy, x, gamma, None, None, mean, invstd, True, 1e-5, [True, True, True]
         )
 
-    def numpy_of(f: Callable[[], tuple]) -> tuple:
-        return tuple(t.numpy() for t in f())
-
-    _check("torch emitted", numpy_of(lambda: emitted(dy, x, gamma)), want, dtype, TOLERANCE[dtype])
-    _check("torch native", numpy_of(native_backward), want, dtype, 1e-5)
-    out = torch.empty_like(x)
-    candidates: dict[str, Callable[[], object]] = {
-        "floor": lambda: torch.add(x, dy, out=out),
-        "emitted (bncheck)": lambda: emitted(dy, x, gamma),
-        "native backward": native_backward,
-        "native stats + backward": native_with_stats,
-    }
-    compile_s = None
-    if compile_:  # the same emitted source, fused by inductor (the first call compiles)
-        compiled = torch.compile(emitted, dynamic=False)
-        start = time.perf_counter()
-        compiled(dy, x, gamma)
-        compile_s = time.perf_counter() - start
-        got = numpy_of(lambda: compiled(dy, x, gamma))
-        _check("torch compiled", got, want, dtype, TOLERANCE[dtype])
-        candidates["emitted + torch.compile"] = lambda: compiled(dy, x, gamma)
-    calls = _auto_calls(candidates["emitted (bncheck)"], calls)
-    times = _time(candidates, rounds, calls)
-    print(f"\ntorch {dtype} {shape}, CPU, {threads} thread(s); {calls} calls per timing")
-    if compile_s is not None:
-        print(f"torch.compile: first call (compiling) {compile_s:.1f} s")
-    print()
-    _table(times, "native backward", "native backward", "floor", TORCH_LABELS)
-    print()
-    for row in [k for k in times if k.startswith("emitted")]:
-        for ref in ("native backward", "native stats + backward"):
-            print(_goal(times, row, ref, 1.50))
-    return times, compile_s
+    natives = {"native backward": native_backward, "native stats + backward": native_with_stats}
+    title = f"torch {dtype} {shape}"
+    return time_torch(title, emitted, natives, (dy, x, gamma), want, rounds, calls, compile_)
 
 
 def _numpy_summary(results: dict[Config, tuple[dict[str, list[float]], str]]) -> None:

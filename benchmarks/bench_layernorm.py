@@ -15,12 +15,9 @@ reference, and float32 must stay float32.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 
 import numpy as np
-from bench_backward import TOLERANCE, _auto_calls, _cell, _check, _goal, _ms, _table, _time
+from bench_backward import _cell, _ms, time_numpy, time_torch
 
 from bncheck.emit import load_backward
 from bncheck.spec import SPECS
@@ -85,12 +82,6 @@ NUMPY_LABELS = {
     "one_liner": "textbook one-liner",
 }
 HAND = ("inplace_numpy", "row_blocked")
-TORCH_LABELS = {
-    "emitted (bncheck)": "**emitted (bncheck), eager**",
-    "emitted + torch.compile": "emitted, `torch.compile`d",
-    "native backward": "native backward, given the forward's saved mean and rstd",
-    "native stats + backward": "native statistics + backward (the work the emitted code does)",
-}
 
 
 def numpy_part(shape, dtype, rounds, calls):
@@ -101,22 +92,10 @@ def numpy_part(shape, dtype, rounds, calls):
     x, dy, gamma = (a.astype(dtype) for a in (x64, dy64, gamma64))
     emitted = load_backward(SPEC, "numpy")
     peers = (inplace_numpy, row_blocked, one_liner)
-    for f in (emitted, *peers):
-        _check(f.__name__, f(dy, x, gamma), want, dtype, TOLERANCE[dtype])
-    out = np.empty_like(x)
-    candidates: dict[str, Callable[[], object]] = {"floor": lambda: np.add(x, dy, out=out)}
-    candidates["emitted (bncheck)"] = lambda: emitted(dy, x, gamma)
-    for f in peers:
-        candidates[f.__name__] = lambda f=f: f(dy, x, gamma)
-    calls = _auto_calls(candidates["emitted (bncheck)"], calls)
-    times = _time(candidates, rounds, calls)
-    fastest = min(HAND, key=lambda k: statistics.median(times[k]))
-    print(f"\nLayerNorm, numpy {dtype} {shape}; reference: the fastest hand-written = {fastest}")
-    print(f"{calls} calls per timing\n")
-    _table(times, fastest, "fastest hand-written", "floor", NUMPY_LABELS)
-    print()
-    print(_goal(times, "emitted (bncheck)", fastest, 1.10))
-    return times, fastest
+    title = f"LayerNorm, numpy {dtype} {shape}"
+    return time_numpy(
+        title, emitted, peers, HAND, NUMPY_LABELS, (dy, x, gamma), want, rounds, calls
+    )
 
 
 def torch_part(shape, dtype, rounds, calls, threads, compile_):
@@ -143,38 +122,10 @@ def torch_part(shape, dtype, rounds, calls, threads, compile_):
         _, mu, rs = aten.native_layer_norm(x, d, gamma, beta, 1e-5)
         return aten.native_layer_norm_backward(dy, x, d, mu, rs, gamma, beta, [True] * 3)
 
-    def numpy_of(f):
-        return tuple(t.numpy() for t in f())
-
-    _check("torch emitted", numpy_of(lambda: emitted(dy, x, gamma)), want, dtype, TOLERANCE[dtype])
-    _check("torch native", numpy_of(native_backward), want, dtype, 1e-5)
-    out = torch.empty_like(x)
-    candidates: dict[str, Callable[[], object]] = {
-        "floor": lambda: torch.add(x, dy, out=out),
-        "emitted (bncheck)": lambda: emitted(dy, x, gamma),
-        "native backward": native_backward,
-        "native stats + backward": native_with_stats,
-    }
-    compile_s = None
-    if compile_:
-        compiled = torch.compile(emitted, dynamic=False)
-        start = time.perf_counter()
-        compiled(dy, x, gamma)
-        compile_s = time.perf_counter() - start
-        _check("torch compiled", numpy_of(lambda: compiled(dy, x, gamma)), want, dtype, 1e-5)
-        candidates["emitted + torch.compile"] = lambda: compiled(dy, x, gamma)
-    calls = _auto_calls(candidates["emitted (bncheck)"], calls)
-    times = _time(candidates, rounds, calls)
-    print(f"\nLayerNorm, torch {dtype} {shape}, CPU, {threads} thread(s); {calls} calls per timing")
-    if compile_s is not None:
-        print(f"torch.compile: first call (compiling) {compile_s:.1f} s")
-    print()
-    _table(times, "native backward", "native backward", "floor", TORCH_LABELS)
-    print()
-    for row in [k for k in times if k.startswith("emitted")]:
-        for ref in ("native backward", "native stats + backward"):
-            print(_goal(times, row, ref, 1.50))
-    return times, compile_s
+    natives = {"native backward": native_backward, "native stats + backward": native_with_stats}
+    title = f"LayerNorm, torch {dtype} {shape}"
+    arrays = (dy, x, gamma)
+    return time_torch(title, emitted, natives, arrays, want, rounds, calls, compile_, 1e-5)
 
 
 def main() -> None:
