@@ -102,12 +102,13 @@ def batch_stats(x: Any, spec: NormSpec) -> tuple[Any, Any]:
     """
     m = group_size(spec, tuple(x.shape))
     xv = grouped(x, spec)
-    mu = xv.sum(axis=spec.view_axes, keepdims=True) / m if spec.center else 0 * xv[..., :1]
-    xmu = xv - mu if spec.center else xv
-    dof = m if spec.variance == "biased" or not spec.center else m - 1
+    if not spec.center:  # RMSNorm: the mean square; mu = 0 in var's shape, type and dtype
+        var = (xv * xv).sum(axis=spec.view_axes, keepdims=True) / m  # complex-step safe
+        return 0 * var, var
+    mu = xv.sum(axis=spec.view_axes, keepdims=True) / m
+    xmu = xv - mu
+    dof = m if spec.variance == "biased" else m - 1
     var = (xmu * xmu).sum(axis=spec.view_axes, keepdims=True) / dof  # complex-step safe
-    if not spec.center:
-        mu = 0 * var
     return mu, var
 
 
