@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bncheck.check.compare import comparable, compare, merge, running_terms
+from bncheck.check.compare import comparable, compare, merge
 from bncheck.check.fd import directional_check
 from bncheck.check.plan import DIRECTION_STEP
 from bncheck.check.reference import forward_eval, running_update
 from bncheck.check.replies import call_error
 from bncheck.check.result import CheckResult
 from bncheck.check.submission import SubmissionError
+from bncheck.check.terms import running_terms
 from bncheck.spec import NormSpec, Running
 
 if TYPE_CHECKING:

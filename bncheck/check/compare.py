@@ -3,7 +3,7 @@
 "close" is judged element by element against the *local* scale: the largest
 |reference| in the element's normalization group, floored at 1e-3 of the whole
 array's, so a tiny feature is not drowned by a large one; and at least the size of
-the terms that cancel into the element (``gradient_terms``, ``running_terms``), so
+the terms that cancel into the element (``terms.gradient_terms``, ``running_terms``), so
 an exact zero reached by cancellation (dx with N = 1) does not demand an exact zero
 back. The tolerance per dtype and per kind of reference comes from ``Tolerances``,
 which every report prints and the user can override.
@@ -16,19 +16,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bncheck.check.reference import batch_stats, expand, group_size, grouped, param_reduce
 from bncheck.check.result import CheckResult
-from bncheck.spec import NormSpec
 
 __all__ = [
     "Tolerances",
     "comparable",
     "compare",
     "computed_in",
-    "gradient_terms",
     "merge",
     "rel_error",
-    "running_terms",
+    "row_blocks",
 ]
 
 FLOAT32_NOTE = (
@@ -95,88 +92,6 @@ def computed_in(*dtypes: np.dtype) -> np.dtype:
     return min(floats, key=lambda d: d.itemsize, default=np.dtype(np.float64))
 
 
-def gradient_terms(
-    x: np.ndarray, gamma: np.ndarray, dy: np.ndarray, spec: NormSpec
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The size of the terms that cancel into each element of dx, dgamma and dbeta.
-
-    With g = γ·dy (γ_i inside a group for LayerNorm, one γ per group for batch norm),
-    dx = 1/(mσ)·(m·g − Σg − x̂·Σg·x̂·m/dof), without the Σg term for RMSNorm (no mean):
-    correct code that adds these terms in another order is off by round-off of *their*
-    size, not of dx's. With one element per group the exact dx is 0, reached by cancelling
-    terms of size |γ·dy|/sqrt(eps) ≈ 1e2–1e3 (DESIGN.md, Numerics). dgamma = Σdy·x̂ and
-    dbeta = Σdy are sums over the elements each parameter touches: their round-off is
-    relative to Σ|dy·x̂|, Σ|dy|.
-    """
-    x, dy, g = (np.asarray(a, dtype=np.float64) for a in (x, dy, gamma))
-    shape = x.shape
-    m = group_size(spec, shape)
-    mu, var = batch_stats(x, spec)
-    inv_std = 1.0 / np.sqrt(var + spec.eps)
-    dof = m if spec.variance == "biased" or not spec.center else max(m - 1, 1)
-    axes = spec.view_axes  # statistics axes of the grouped view
-    inside = spec.gamma_in_group  # γ varies inside a group: it goes into g = γ·dy
-    # in place: a few arrays the size of x, |x̂| and |g| (which becomes dx's terms)
-    xhat = np.subtract(grouped(x, spec), mu)
-    np.abs(xhat, out=xhat)
-    xhat *= inv_std
-    ady = np.abs(grouped(dy, spec))
-    if inside:  # dgamma's and dbeta's sums, before γ goes in
-        sum_dyx_param = param_reduce((ady * xhat).reshape(shape), spec)
-        sum_dy_param = param_reduce(ady.reshape(shape), spec)
-        ady = ady * np.abs(grouped(expand(g, spec, shape), spec))
-    sum_dy = ady.sum(axis=axes, keepdims=True)
-    sum_dyx = _sum_of_product(ady, xhat, axes)
-    xhat *= sum_dyx
-    xhat /= dof
-    dx = ady
-    if spec.center:
-        dx += sum_dy / m
-    dx += xhat  # |g| + Σ|g|/m + |x̂|·Σ|g·x̂|/dof
-    dx *= inv_std if inside else np.abs(grouped(expand(g, spec, shape), spec)) * inv_std
-    dx = dx.reshape(shape)
-    if inside:
-        return dx, sum_dyx_param, sum_dy_param
-    # one γ per group; several groups may share it (InstanceNorm's γ_c over N): add them up
-    return dx, param_reduce(sum_dyx, spec), param_reduce(sum_dy, spec)
-
-
-def _sum_of_product(a: np.ndarray, b: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-    """Σ a·b over ``axes``, keepdims, one block of rows at a time (no temporary the size of a)."""
-    if not axes or a.ndim == 0:
-        return a * b
-    out = None
-    parts = []
-    for block in _blocks(a.shape):
-        part = (a[block] * b[block]).sum(axis=axes, keepdims=True)
-        if 0 in axes:
-            out = part if out is None else out + part
-        else:
-            parts.append(part)
-    return out if out is not None else np.concatenate(parts, axis=0)
-
-
-def running_terms(
-    running_mean: np.ndarray, running_var: np.ndarray, x: np.ndarray, spec: NormSpec
-) -> tuple[np.ndarray, np.ndarray]:
-    """The size of the terms of one update running = a·running + b·batch, per feature.
-
-    |a·running| + |b|·mean|x| for the mean; |a·running| + |b|·mean(x²) for the variance
-    (E[x²] − μ² is a correct way to compute it, with round-off of the size of E[x²]).
-    """
-    x = np.asarray(x, dtype=np.float64)
-    m = group_size(spec, x.shape)
-    k = spec.effective_momentum
-    a, b = (k, 1 - k) if spec.running == "cs231n" else (1 - k, k)
-    dof = m if spec.running == "cs231n" else max(m - 1, 1)  # PyTorch: unbiased
-    mean_abs = np.abs(x).sum(axis=spec.axes) / m
-    mean_sq = (x * x).sum(axis=spec.axes) / dof
-    return (
-        np.abs(a * np.asarray(running_mean, dtype=np.float64)) + abs(b) * mean_abs,
-        np.abs(a * np.asarray(running_var, dtype=np.float64)) + abs(b) * mean_sq,
-    )
-
-
 def rel_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """CS231n's rel_error, element-wise: |a - b| / max(1e-8, |a| + |b|)."""
     num = np.abs(np.subtract(a, b, dtype=np.float64))
@@ -240,10 +155,10 @@ def compare(
     # In blocks of rows, so that its temporaries stay small whatever the size: at (2048, 2048)
     # a whole-array version held ~10 arrays the size of x at once. Blocks are cut along axis
     # 0, in C order, so the element a report names is the one np.argmax would name.
-    blocks = _blocks(want.shape)
+    blocks = row_blocks(want.shape)
     if view is not None and tuple(view) != want.shape and axes:
         grouped_want = want.reshape(view)
-        scale = _group_scale(grouped_want, axes, _blocks(grouped_want.shape))
+        scale = _group_scale(grouped_want, axes, row_blocks(grouped_want.shape))
         group = None if scale is None else np.ascontiguousarray(scale).reshape(want.shape)
     else:
         group = _group_scale(want, axes, blocks)  # None: per element
@@ -325,7 +240,7 @@ def compare(
 _BLOCK = 1 << 16  # elements per block of compare(): each temporary 512 KiB, not x's size
 
 
-def _blocks(shape: tuple[int, ...]) -> list[tuple[slice, ...]]:
+def row_blocks(shape: tuple[int, ...]) -> list[tuple[slice, ...]]:
     """Index tuples cutting an array of ``shape`` into blocks of whole rows (axis 0), in order."""
     if not shape:
         return [()]

@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bncheck.check import sources
-from bncheck.check.compare import Tolerances, computed_in, gradient_terms
+from bncheck.check.compare import Tolerances, computed_in
 from bncheck.check.fd import FDOptions
 from bncheck.check.inputs import Case
 from bncheck.check.plan import Plan
 from bncheck.check.replies import Returned, returned
 from bncheck.check.submission import Target
+from bncheck.check.terms import gradient_terms
 from bncheck.spec import NormSpec
 
 if TYPE_CHECKING:

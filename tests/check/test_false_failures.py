@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 
 from bncheck.check.api import VerifyOptions, check_backward, verify, verify_file
-from bncheck.check.compare import Tolerances, compare, gradient_terms
+from bncheck.check.compare import Tolerances, compare
 from bncheck.check.evidence import CheckOptions
 from bncheck.check.inputs import make_case
 from bncheck.check.submission import SubmissionError, resolve_target
+from bncheck.check.terms import gradient_terms
 from bncheck.cli import main
 from bncheck.examples import BUGS, path
 from bncheck.spec import NormSpec

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from bncheck.check import sources
-from bncheck.check.compare import Tolerances, compare, gradient_terms
+from bncheck.check.compare import Tolerances, compare
 from bncheck.check.evidence import CheckOptions, references
 from bncheck.check.fd import (
     FDOptions,
@@ -27,6 +27,7 @@ from bncheck.check.inputs import Case, make_cases
 from bncheck.check.plan import make_plan
 from bncheck.check.reference import forward, group_loss
 from bncheck.check.submission import Target
+from bncheck.check.terms import gradient_terms
 from bncheck.spec import SPECS, NormSpec
 
 NEW = ("layernorm", "groupnorm", "instancenorm", "rmsnorm")
