@@ -60,7 +60,7 @@ TRANSFORMS: dict[str, Callable[[np.ndarray], Any]] = {
     "flat": lambda g: g.ravel(),
     "0-d": lambda g: np.asarray(g.sum()),
     "numpy scalar": lambda g: g.sum(),
-    "empty": lambda g: g[:0],
+    "empty": lambda g: g.reshape(-1)[:0],  # also of a 0-d input (eps)
     "stacked": lambda g: np.stack([g, g]),
     "python float": lambda g: float(g.sum()),
     "nested list": lambda g: g.tolist(),
