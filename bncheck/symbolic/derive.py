@@ -9,6 +9,7 @@ with the textbook one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -23,7 +24,42 @@ from bncheck.symbolic.calculus import (
 )
 from bncheck.symbolic.graph import Forward, forward_for
 
-__all__ = ["Derivation", "Step", "derive"]
+__all__ = ["Chain", "Derivation", "Step", "compact_dx", "derive", "staged"]
+
+# The partial derivatives the chain rule multiplies, by name "of/wrt": ∂y/∂x̂, ∂x̂/∂σ², ...
+EDGES = ("y/xhat", "xhat/var", "xhat/x", "var/x", "mu/x", "xhat/mu", "var/mu", "y/gamma", "y/beta")
+
+
+@dataclass(frozen=True)
+class Chain:
+    """How the chain rule takes each partial derivative: SymPy's own ``diff`` (the default),
+    then the edits listed for its edge, in order.
+
+    An edit ``(edge, fn)`` maps (forward, SymPy's partial) to the partial a hand derivation
+    used instead: ∂μ/∂x_j taken as 0 (the mean treated as a constant), the power rule's
+    −3/2 written −1/2. ``bncheck.diagnose`` derives each classic wrong gradient this way;
+    the right derivation has no edits.
+    """
+
+    edits: tuple[tuple[str, Callable[[Forward, sp.Expr], sp.Expr]], ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = [edge for edge, _ in self.edits if edge not in EDGES]
+        if unknown:
+            raise ValueError(f"unknown chain-rule edge(s) {unknown}; known: {EDGES}")
+
+    def partial(self, f: Forward, edge: str, expr: sp.Expr, wrt: sp.Expr) -> sp.Expr:
+        d = sp.diff(expr, wrt)
+        for name, edit in self.edits:
+            if name == edge:
+                d = edit(f, d)
+        return d
+
+    def __add__(self, other: Chain) -> Chain:
+        return Chain(self.edits + other.edits)
+
+
+RIGHT = Chain()
 
 
 @dataclass(frozen=True)
@@ -97,31 +133,38 @@ def _param_why(spec: NormSpec, f: Forward, name: str, what: str, of: str) -> str
     return why
 
 
-def _staged(spec: NormSpec, f: Forward) -> tuple[tuple[Step, ...], dict[str, sp.Expr]]:
-    """The paper's chain-rule equations, each computed by SymPy."""
+def staged(
+    spec: NormSpec, f: Forward, chain: Chain = RIGHT
+) -> tuple[tuple[Step, ...], dict[str, sp.Expr]]:
+    """The paper's chain-rule equations, each computed by SymPy, and their right-hand sides
+    by key (dxhat, dvar, dmu, dx, dgamma, dbeta).
+
+    ``f`` and ``chain`` are the right forward graph and chain rule unless ``bncheck.diagnose``
+    changes one of them to derive a mistake."""
     i, j, k = f.i, f.j, f.k
+    d = chain.partial
 
     # ∂ℓ/∂x̂_j = Σ_k ∂ℓ/∂y_k · ∂y_k/∂x̂_j; SymPy gives ∂y_k/∂x̂_j = γ·δ_jk (γ_k·δ_jk).
-    chain_dxhat = f.sum(f.dy[k] * sp.diff(f.y_of(k), f.xhat[j]), k)
+    chain_dxhat = f.sum(f.dy[k] * d(f, "y/xhat", f.y_of(k), f.xhat[j]), k)
     dxhat = contract_deltas(chain_dxhat)
 
     # ∂ℓ/∂σ² = Σ_i ∂ℓ/∂x̂_i · ∂x̂_i/∂σ²  (∂ℓ/∂ms without centring)
-    chain_dvar = f.sum(f.dxhat[i] * sp.diff(f.xhat_of(i), f.var))
+    chain_dvar = f.sum(f.dxhat[i] * d(f, "xhat/var", f.xhat_of(i), f.var))
     dvar = pull_constants(chain_dvar)
 
     # ∂ℓ/∂x_j = ∂ℓ/∂x̂_j · ∂x̂_j/∂x_j + ∂ℓ/∂σ² · ∂σ²/∂x_j + ∂ℓ/∂μ · ∂μ/∂x_j
-    chain_dx = f.sum(f.dxhat[i] * sp.diff(f.xhat_of(i), f.x[j])) + f.dvar * sp.diff(
-        f.var_def, f.x[j]
+    chain_dx = f.sum(f.dxhat[i] * d(f, "xhat/x", f.xhat_of(i), f.x[j])) + f.dvar * d(
+        f, "var/x", f.var_def, f.x[j]
     )
     if f.center:
-        chain_dx += f.dmu * sp.diff(f.mu_def, f.x[j])
+        chain_dx += f.dmu * d(f, "mu/x", f.mu_def, f.x[j])
     dx = pull_constants(contract_deltas(chain_dx))
 
     # ∂ℓ/∂γ and ∂ℓ/∂β: of the group's one γ, or of γ_j (one element's share).
     at = j if f.gamma_inside else None
     gamma, beta = (f.gamma[j], f.beta[j]) if f.gamma_inside else (f.gamma, f.beta)
-    chain_dgamma = f.sum(f.dy[i] * sp.diff(f.y_of(i), gamma))
-    chain_dbeta = f.sum(f.dy[i] * sp.diff(f.y_of(i), beta))
+    chain_dgamma = f.sum(f.dy[i] * d(f, "y/gamma", f.y_of(i), gamma))
+    chain_dbeta = f.sum(f.dy[i] * d(f, "y/beta", f.y_of(i), beta))
     dgamma = pull_constants(contract_deltas(chain_dgamma))
     dbeta = pull_constants(contract_deltas(chain_dbeta))
     lhs_dgamma = f.dgamma if at is None else f.dgamma[at]
@@ -149,7 +192,7 @@ def _staged(spec: NormSpec, f: Forward) -> tuple[tuple[Step, ...], dict[str, sp.
     ]
     values = {"dxhat": dxhat, "dvar": dvar, "dx": dx, "dgamma": dgamma, "dbeta": dbeta}
     if f.center:
-        steps += _mean_steps(f)
+        steps += _mean_steps(f, chain)
         values["dmu"] = steps[-1].rhs
         ways = "three ways: through x̂_j directly, through σ² and through μ"
     else:
@@ -178,11 +221,12 @@ def _staged(spec: NormSpec, f: Forward) -> tuple[tuple[Step, ...], dict[str, sp.
     return tuple(steps), values
 
 
-def _mean_steps(f: Forward) -> list[Step]:
+def _mean_steps(f: Forward, chain: Chain) -> list[Step]:
     """Σ(x_i − μ) = 0, and ∂ℓ/∂μ, where the ∂σ²/∂μ path vanishes because of it."""
     i, k = f.i, f.k
+    d = chain.partial
     # ∂σ²/∂μ = -2/m · Σ (x_i - μ), and Σ (x_i - μ) = Σ x_i - m·μ = 0 since μ = Σ x_i / m.
-    dvar_dmu = pull_constants(sp.diff(f.var_def, f.mu))
+    dvar_dmu = pull_constants(d(f, "var/mu", f.var_def, f.mu))
     deviations = f.sum(f.x[k] - f.mu, k)
     sum_x = f.sum(f.x[k], k)
     (sum_x_value,) = sp.solve(sp.Eq(f.mu, f.mu_def), sum_x)  # Σ x_k = m·μ
@@ -190,7 +234,7 @@ def _mean_steps(f: Forward) -> list[Step]:
     dvar_dmu_value = sp.simplify(sum_of_sums(dvar_dmu).subs(sum_x, sum_x_value))
 
     # ∂ℓ/∂μ = Σ_i ∂ℓ/∂x̂_i · ∂x̂_i/∂μ + ∂ℓ/∂σ² · ∂σ²/∂μ
-    through_xhat = f.sum(f.dxhat[i] * sp.diff(f.xhat_of(i), f.mu))
+    through_xhat = f.sum(f.dxhat[i] * d(f, "xhat/mu", f.xhat_of(i), f.mu))
     chain_dmu = through_xhat + f.dvar * dvar_dmu
     dmu = sp.factor_terms(pull_constants(through_xhat)) + f.dvar * dvar_dmu_value
     return [
@@ -213,7 +257,7 @@ def _mean_steps(f: Forward) -> list[Step]:
     ]
 
 
-def _compact(f: Forward, staged: dict[str, sp.Expr], through_dxhat: bool = True) -> sp.Expr:
+def compact_dx(f: Forward, staged: dict[str, sp.Expr], through_dxhat: bool = True) -> sp.Expr:
     """Substitute the stages into ∂ℓ/∂x_j and write it in x̂ and σ = sqrt(σ² + ε).
 
     With ``through_dxhat`` False, ∂ℓ/∂x̂ stays a name (what emission computes first)."""
@@ -234,8 +278,8 @@ def _compact(f: Forward, staged: dict[str, sp.Expr], through_dxhat: bool = True)
 @cache
 def _derive(spec: NormSpec) -> Derivation:
     f = forward_for(spec)
-    staged_steps, values = _staged(spec, f)
-    dx = _compact(f, values)
+    staged_steps, values = staged(spec, f)
+    dx = compact_dx(f, values)
     if f.center:
         sigma_why = "σ is what the forward pass divided by: sqrt(σ² + ε), not sqrt(σ²)"
         dx_why = "substitute ∂ℓ/∂x̂, ∂ℓ/∂σ², ∂ℓ/∂μ; write x_i − μ = σ·x̂_i; collect over m·σ"
@@ -255,7 +299,7 @@ def _derive(spec: NormSpec) -> Derivation:
         dx=dx,
         dgamma=values["dgamma"],
         dbeta=values["dbeta"],
-        dx_dxhat=_compact(f, values, through_dxhat=False),
+        dx_dxhat=compact_dx(f, values, through_dxhat=False),
     )
 
 

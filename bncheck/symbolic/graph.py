@@ -4,12 +4,16 @@ Everything is indexed by an integer over 1..m with m a *symbol*: the derivation
 holds for every group size at once. ``Sum(x[k], (k, 1, m)) / m`` is the batch mean,
 not x1 + ... + x8.
 
-Two things change the maths, and only these (``forward_for`` reads them off the spec):
+Two things change the maths of a right forward, and only these (``forward_for`` reads
+them off the spec):
 
 * **γ inside the group** (LayerNorm, GroupNorm, RMSNorm): γ and β are indexed
   (γ_i, β_i), one value per element of the group; otherwise they are one symbol.
 * **no centring** (RMSNorm): no μ; the statistic is the mean square
   ms = Σ x² / m, and x̂ = x / sqrt(ms + ε). Its symbol is ``var``'s slot, named ``ms``.
+
+``variance`` and ``eps_at`` are also how a *wrong* forward is written (``bncheck.diagnose``):
+the variance with 1/(m−1), ε outside the square root or left out.
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ class Forward:
     dmu: sp.Symbol
     dgamma: Any  # sp.Symbol, or sp.IndexedBase when gamma_inside (one element's share)
     dbeta: Any
+    # where ε sits: "inside" sqrt(var + ε) (right); "outside" sqrt(var) + ε; "none" sqrt(var)
+    eps_at: str = "inside"
 
     @property
     def n_var(self) -> sp.Expr:
@@ -85,9 +91,19 @@ class Forward:
         # (x - mu)*(x - mu) would print the same; SymPy keeps the square canonical.
         return self.sum(self.centred(self.k) ** 2, self.k) / self.n_var
 
+    @property
+    def sigma_of(self) -> sp.Expr:
+        """What the forward divides by, in var and ε: sqrt(var + ε) unless ``eps_at`` says
+        otherwise."""
+        return {
+            "inside": sp.sqrt(self.var + self.eps),
+            "outside": sp.sqrt(self.var) + self.eps,
+            "none": sp.sqrt(self.var),
+        }[self.eps_at]
+
     def xhat_of(self, n: sp.Expr) -> sp.Expr:
         """x̂_n as a function of x_n, mu and var (var and mu are symbols here)."""
-        return self.centred(n) / sp.sqrt(self.var + self.eps)
+        return self.centred(n) / self.sigma_of
 
     def y_of(self, n: sp.Expr) -> sp.Expr:
         return self.gamma_at(n) * self.xhat[n] + self.beta_at(n)
