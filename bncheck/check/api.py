@@ -18,19 +18,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bncheck.check import sources
 from bncheck.check.battery import run_battery, select
-from bncheck.check.evidence import CheckOptions, References, gather, references
+from bncheck.check.evidence import CheckOptions, Evidence, References, gather, references
 from bncheck.check.fd import step_table
 from bncheck.check.inputs import Case, fixed_cases, make_cases
 from bncheck.check.plan import Plan, make_plan, reply_bytes
 from bncheck.check.reading import read_it
 from bncheck.check.replies import check_replies
-from bncheck.check.result import FileResult, FunctionResult, VerifyResult
+from bncheck.check.result import CheckResult, FileResult, FunctionResult, VerifyResult
 from bncheck.check.sandboxed import failure_error, job, replies_of, run_jobs, spawn
 from bncheck.check.submission import (
     UNSUPPORTED,
@@ -45,6 +45,9 @@ from bncheck.check.submission import (
 from bncheck.errors import BncheckError, SpecError, UsageError
 from bncheck.runner import Outcome, Policy
 from bncheck.spec import SPECS, NormSpec, get_spec
+
+if TYPE_CHECKING:
+    from bncheck.diagnose.result import Diagnosis
 
 __all__ = [
     "VerifyOptions",
@@ -209,6 +212,7 @@ def judge(
     refs = refs or references(plan, options.checks)
     evidence = gather(target, plan, replies, options.checks, refs, outcome)
     rows = run_battery(evidence)
+    diagnosis, failed = _diagnose(evidence, rows)
     isolation: tuple[tuple[str, str], ...] = ()
     if outcome is not None:
         isolation = (("sandbox", "; ".join(outcome.isolation)),)
@@ -232,7 +236,7 @@ def judge(
             ("tolerances", options.checks.tolerances.describe()),
             *isolation,
         ),
-        notes=tuple(evidence.notes),
+        notes=(*evidence.notes, *failed),
         steps=steps,
         read_it=read_it(
             rows,
@@ -240,7 +244,22 @@ def judge(
             spatial=options.spec.name == "spatial_batchnorm",
             spec=options.spec,
         ),
+        diagnosis=diagnosis,
     )
+
+
+def _diagnose(
+    evidence: Evidence, rows: list[CheckResult]
+) -> tuple[Diagnosis | None, tuple[str, ...]]:
+    """The diagnosis of the rows, and a note instead when the diagnoser fails: a bug in
+    it must never cost the verdict. Imported here: check/ does not depend on diagnose/."""
+    try:
+        from bncheck.diagnose import diagnose
+
+        return diagnose(evidence, rows), ()
+    except Exception as exc:
+        why = f"{type(exc).__name__}: {exc}"
+        return None, (f"bncheck's diagnoser failed (a bncheck bug, please report it): {why}",)
 
 
 def verify(text: str, options: VerifyOptions | None = None) -> VerifyResult:

@@ -15,7 +15,7 @@ import numpy as np
 from bncheck.check.compare import comparable, compare, merge
 from bncheck.check.fd import directional_check
 from bncheck.check.plan import DIRECTION_STEP
-from bncheck.check.reference import forward_eval, running_update
+from bncheck.check.reference import forward, forward_eval, running_update
 from bncheck.check.replies import call_error
 from bncheck.check.result import CheckResult
 from bncheck.check.submission import SubmissionError
@@ -144,6 +144,7 @@ def running_row(ev: Evidence) -> CheckResult:
     # the dtype the submission computes in, as for its gradients (float32: float32 tolerance)
     rtol = ev.options.tolerances.for_pair("reference", ev.dtype)
     notes: dict[str, str] = {}  # a harmless shape, noted once per key
+    mistake = ""  # the catalog id of a convention it follows instead (bncheck.diagnose)
     for label, op, start in starts:
         bn = ev.replies[run[op]]["bn_param"]
         want = running_update(start[0], start[1], x, spec)
@@ -159,13 +160,15 @@ def running_row(ev: Evidence) -> CheckResult:
         if not problem:
             got = [np.asarray(g).reshape(w.shape) for g, w in zip(stored, want, strict=True)]
             if not _matches(got, want, running_terms(start[0], start[1], x, spec), rtol):
-                problem = "running_mean/running_var " + _which_convention(got, start, x, spec, rtol)
+                which, mistake = _which_convention(got, start, x, spec, rtol)
+                problem = "running_mean/running_var " + which
         if problem:
             return CheckResult(
                 "running stats",
                 False,
                 f"{spec.running} convention",
                 message=f"after one train step {label}: {problem}",
+                mistake=mistake,
             )
         for k, g, w in zip(_RUNNING, stored, want, strict=True):
             if isinstance(g, np.ndarray) and g.shape != w.shape:
@@ -206,12 +209,15 @@ def eval_row(ev: Evidence) -> CheckResult:
     judged = ev.judged(out.dtype)
     rtol = ev.options.tolerances.for_pair("reference", judged)
     diff = compare(out, y, "eval", rtol, spec.axes)
-    return merge(
-        "eval mode",
-        pair,
-        [diff],
-        ("submission", "reference"),
-    )
+    row = merge("eval mode", pair, [diff], ("submission", "reference"))
+    if not diff.close and compare(out, forward(b.x, b.gamma, b.beta, spec), "", rtol).close:
+        return dataclasses.replace(
+            row,
+            message=(row.message + "; " if row.message else "")
+            + "it equals the train-mode output: test mode normalized with the batch's statistics",
+            mistake="eval-uses-batch-stats",
+        )
+    return row
 
 
 _RUNNING = ("running_mean", "running_var")
@@ -269,24 +275,32 @@ def _which_convention(
     x: np.ndarray,
     spec: NormSpec,
     rtol: float,
-) -> str:
-    """Name the convention the submission's running statistics follow, if it is a known one."""
+) -> tuple[str, str]:
+    """Name the convention the submission's running statistics follow, if it is a known one,
+    and its mistake id in ``bncheck.diagnose.catalog`` ("" if none)."""
     other: Running = "pytorch" if spec.running == "cs231n" else "cs231n"
     swapped = (
         f"momentum semantics swapped (momentum {spec.effective_momentum} used as 1 - momentum)"
     )
     candidates = {
-        swapped: dataclasses.replace(spec, momentum=1 - spec.effective_momentum),
-        f"the {other} convention": dataclasses.replace(spec, running=other, momentum=None),
-        f"the {other} convention with momentum {spec.effective_momentum}": dataclasses.replace(
-            spec, running=other, momentum=spec.effective_momentum
+        swapped: (
+            dataclasses.replace(spec, momentum=1 - spec.effective_momentum),
+            "running-momentum-swapped",
+        ),
+        f"the {other} convention": (
+            dataclasses.replace(spec, running=other, momentum=None),
+            "running-other-convention",
+        ),
+        f"the {other} convention with momentum {spec.effective_momentum}": (
+            dataclasses.replace(spec, running=other, momentum=spec.effective_momentum),
+            "running-other-convention",
         ),
     }
-    for name, alt in candidates.items():
+    for name, (alt, mistake) in candidates.items():
         want = running_update(start[0], start[1], x, alt)
         if _matches(got, want, running_terms(start[0], start[1], x, alt), rtol):
-            return f"are wrong: they follow {name}"
-    return "are wrong"
+            return f"are wrong: they follow {name}", mistake
+    return "are wrong", ""
 
 
 def directions_row(ev: Evidence) -> CheckResult:

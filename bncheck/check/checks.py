@@ -79,12 +79,12 @@ def path(dtype: np.dtype) -> str:
     return "float32, float32 tolerance" if dtype == np.float32 else str(dtype)
 
 
-def _axes(name: str, spec: NormSpec) -> tuple[int, ...]:
-    """The group axes ``compare`` scales ``name`` by, in ``_view``'s layout."""
+def group_axes(name: str, spec: NormSpec) -> tuple[int, ...]:
+    """The group axes ``compare`` scales ``name`` by, in ``group_view``'s layout."""
     return spec.view_axes if name in ("dx", "out") else ()
 
 
-def _view(name: str, spec: NormSpec, shape: tuple[int, ...]) -> tuple[int, ...] | None:
+def group_view(name: str, spec: NormSpec, shape: tuple[int, ...]) -> tuple[int, ...] | None:
     """The grouped view of an x-shaped array (GroupNorm's blocks); None for a parameter."""
     return spec.view_shape(shape) if name in ("dx", "out") else None
 
@@ -166,10 +166,10 @@ def gradient_row(ev: Evidence, k: int, source: str) -> CheckResult | None:
                 list(ref)[k],
                 c.case.name,
                 rtol,
-                _axes(name, ev.spec),
+                group_axes(name, ev.spec),
                 cond(c.case, ev.spec, dtype, k),
                 c.terms[k],
-                _view(name, ev.spec, c.case.shape),
+                group_view(name, ev.spec, c.case.shape),
             )
         )
     fixed = ", fixed cases" if source == "autograd" and len(diffs) < len(ev.cases) else ""
@@ -193,9 +193,9 @@ def forward_row(ev: Evidence) -> CheckResult:
                 want,
                 case.name,
                 rtol,
-                _axes("out", ev.spec),
+                group_axes("out", ev.spec),
                 cond(case, ev.spec, judged),
-                view=_view("out", ev.spec, case.shape),
+                view=group_view("out", ev.spec, case.shape),
             )
         )
     pair = f"submission vs reference forward ({path(dtype)})"
@@ -212,9 +212,9 @@ def referee_row(ev: Evidence) -> CheckResult:
             f_arr,
             f"{c.case.name} ({name})",
             rtol,
-            _axes(name, ev.spec),
+            group_axes(name, ev.spec),
             terms=t,
-            view=_view(name, ev.spec, c.case.shape),
+            view=group_view(name, ev.spec, c.case.shape),
         )
         for c in ev.cases
         for name, d_arr, f_arr, t in zip(GRADS, c.derived, c.fd, c.terms, strict=True)

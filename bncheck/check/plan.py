@@ -5,7 +5,8 @@ the submission runs in another process. Sections of the plan:
 
 * main: each case once: forward then backward (cs231n), or one call; and case B below;
 * hidden: case A, then an unrelated case B of the same shape, then A again with a
-  new upstream gradient: a backward that keeps state answers with an old result;
+  new upstream gradient: a backward that keeps state answers with an old result; and A
+  with the sum of the two upstream gradients (the diagnoser's test of linearity);
 * running (cs231n batch norm only, ``spec.has_running``): train steps from empty and from
   given running statistics, and an eval ('test') forward with given running statistics;
 * directions: the submission's own forward at inputs ± h·v, for ⟨w, J v⟩ = ⟨Jᵀw, v⟩.
@@ -141,17 +142,21 @@ def make_plan(
         plan.main.append(_gradient_call(plan, case, f"c{i}"))
         blocks.append([*block, plan.main[-1]])
 
+    dy3 = a.dy + dy2
     hidden = [_forward(plan, a, save="hA"), _forward(plan, b, save="hB")] if cs231n else []
     plan.forwards += hidden[1:]
     plan.hidden = {
         "A": _gradient_call(plan, a, "hA"),
         "B": _gradient_call(plan, b, "hB"),
         "A2": _gradient_call(plan, a, "hA", dy=dy2),
+        # A once more with dy + dy2: a backward is linear in dy (bncheck.diagnose reads it)
+        "A3": _gradient_call(plan, a, "hA", dy=dy3),
         "case_b": b,
         "dy2": dy2,
+        "dy3": dy3,
     }
     plan.main.append(plan.hidden["B"])  # B's gradient is checked like any case's
-    blocks.append(hidden + [plan.hidden[key] for key in ("A", "B", "A2")])
+    blocks.append(hidden + [plan.hidden[key] for key in ("A", "B", "A2", "A3")])
 
     if cs231n and spec.has_running:
         d = a.gamma.shape
@@ -243,7 +248,7 @@ def _reorder(plan: Plan, order: list[int]) -> None:
     plan.forwards = [new[i] for i in plan.forwards]
     plan.dir_ops = [(new[up], new[down]) for up, down in plan.dir_ops]
     for section, keys in (
-        (plan.hidden, ("A", "B", "A2")),
+        (plan.hidden, ("A", "B", "A2", "A3")),
         (plan.running, ("fresh", "given", "eval")),
     ):
         for key in keys:

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from bncheck.diagnose.result import Diagnosis
 
 __all__ = ["SCHEMA_VERSION", "CheckResult", "FileResult", "FunctionResult", "VerifyResult"]
 
@@ -69,6 +72,7 @@ class CheckResult:
     exact: bool | None = None
     worst: str = ""  # "[3, 1] in random (8, 5): submission 0.1234 vs derived 0.1240"
     id: str = ""  # the check's stable id in the battery (bncheck.check.battery.CHECKS)
+    mistake: str = ""  # the catalog id of the mistake this row recognised (bncheck.diagnose)
 
     @property
     def title(self) -> str:
@@ -91,6 +95,7 @@ class CheckResult:
             "worst_index": None if self.worst_index is None else list(self.worst_index),
             "worst": self.worst,
             "message": self.message,
+            "mistake": self.mistake,
         }
 
     def __str__(self) -> str:
@@ -111,6 +116,8 @@ class VerifyResult(_Reported):
     notes: tuple[str, ...] = ()
     steps: tuple[tuple[float, float], ...] = field(default=())  # (h, error) on request
     read_it: str = ""  # one sentence: what the rows say together (bncheck.check.reading)
+    # which mistake the failing rows show (bncheck.diagnose); None: not diagnosed
+    diagnosis: Diagnosis | None = None
 
     @property
     def passed(self) -> bool:
@@ -152,6 +159,7 @@ class VerifyResult(_Reported):
             "notes": list(self.notes),
             "checks": [c.to_dict() for c in self.checks],
             "steps": [{"h": h, "error": _json_float(e)} for h, e in self.steps],
+            "diagnosis": None if self.diagnosis is None else self.diagnosis.to_dict(),
         }
 
 
@@ -292,5 +300,6 @@ class FileResult(_Reported):
                 for c in (f.result.checks if f.result is not None else ())
             ],
             "steps": [],
+            "diagnosis": None,  # each function's is under functions
             "functions": [f.to_dict() for f in self.functions],
         }

@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "demo": "bncheck.cli.demo",
     "tour": "bncheck.cli.tour",
     "grade": "bncheck.cli.grade",
+    "diagnose": "bncheck.cli.diagnose",
 }
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3

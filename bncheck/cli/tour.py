@@ -3,8 +3,9 @@
 1. the derivation in brief: SymPy's compact backward pass for a symbolic batch size m;
 2. why the backward must follow the batch statistics (the paper's Section 2 demo);
 3. ``bncheck verify`` on two bundled submissions: a correct one, and one with a
-   classic mistake (dx without the path through the variance); then, briefly, a group
-   norm with a mistake of its own: the same checks hold for the whole family.
+   classic mistake (dx without the path through the variance), which the report's
+   Diagnosis section names; then, briefly, a group norm with a mistake of its own: the
+   same checks, and the same diagnosis, hold for the whole family.
 
 Runs without torch; takes a few seconds.
 
@@ -139,6 +140,7 @@ def family_example(console: Any, options: Any) -> bool:
     shown as its verdict and failing rows. True when it fails, as it should."""
     from bncheck import examples
     from bncheck.check.api import verify
+    from bncheck.report import diagnosis
     from bncheck.report.console import one_line, prose
 
     console.print()
@@ -155,6 +157,9 @@ def family_example(console: Any, options: Any) -> bool:
     for row in result.failures[:2]:
         one_line(console, f"  [{row.status}] {row.title}", style="bold red")
     prose(console, f"{result.verdict}. {result.read_it}")
+    if result.diagnosis is not None and diagnosis.shown(result.diagnosis):
+        console.print()
+        console.print(diagnosis.render(result.diagnosis))  # which mistake, and where to look
     return not result.passed
 
 

@@ -19,6 +19,7 @@ examples:
   bncheck verify my_bn.py --style plain --seed 3 --steps-table
   bncheck verify --example bug_dx_missing_dvar --shape 2048,2048
   bncheck verify layers.py --checks dx-vs-derived,dx-vs-fd   (ids: --list-checks)
+  bncheck verify --explain mean-path-dropped   a mistake the report names, in the derivation
 """
 
 from __future__ import annotations
@@ -105,11 +106,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="list the checks with their ids and the styles they apply to, and exit",
     )
+    parser.add_argument(
+        "--explain",
+        metavar="ID",
+        help="show a mistake the Diagnosis section names (bncheck diagnose --explain ID) "
+        "for --norm (default batchnorm), and exit",
+    )
 
 
 def run(args: argparse.Namespace, console: Any) -> int:
     if args.list_checks:
         return _list_checks(console)
+    if args.explain is not None:
+        from bncheck.cli.diagnose import explain
+
+        return explain(console, args.explain, "batchnorm" if args.norm == "infer" else args.norm)
     _take_example(args)
     from bncheck.check.submission import parse_target
     from bncheck.cli.output import check_writable, write_atomic

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["BUGS", "CORRECT", "FAMILY", "NAMES", "path"]
+__all__ = ["BUGS", "CORRECT", "FAMILY", "MISTAKES", "NAMES", "path"]
 
 CORRECT = ("cs231n_correct.py", "plain_correct.py", "torch_correct.py")
 BUGS = {
@@ -62,6 +62,25 @@ FAMILY = {
     ),
     "instancenorm_plain_correct.py": ("instancenorm", "plain", ""),
     "rmsnorm_plain_correct.py": ("rmsnorm", "plain", ""),
+}
+
+# Each buggy example's mistake, by its id in ``bncheck.diagnose.catalog`` (the diagnoser must
+# name exactly this one; tests/diagnose/test_examples.py)
+MISTAKES = {
+    "bug_dmu_missing_1_over_m.py": "dmu-missing-1-over-m",
+    "bug_unbiased_variance.py": "unbiased-variance",
+    "bug_eps_outside_sqrt.py": "eps-outside-sqrt",
+    "bug_dgamma_keepdims.py": "gradient-shape",
+    "bug_dx_missing_dvar.py": "variance-path-dropped",
+    "bug_mutates_dout.py": "mutates-input",
+    "bug_hidden_state.py": "hidden-state",
+    "bug_running_var_momentum.py": "running-momentum-swapped",
+    "layernorm_bug_stats_over_batch.py": "stats-wrong-axis",
+    "layernorm_bug_dgamma_wrong_axis.py": "dgamma-wrong-axis",
+    "layernorm_bug_dmu_missing_1_over_m.py": "dmu-missing-1-over-m",
+    "groupnorm_bug_dgamma_over_groups.py": "dgamma-per-group",
+    "groupnorm_bug_dgamma_shape.py": "gradient-shape",
+    "groupnorm_bug_dmu_missing_1_over_m.py": "dmu-missing-1-over-m",
 }
 
 # The names ``bncheck verify --example NAME`` takes: the file names without ``.py``.

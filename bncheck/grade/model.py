@@ -14,6 +14,7 @@ from typing import Any, Literal
 __all__ = [
     "CheckGrade",
     "Flag",
+    "FoundMistake",
     "FunctionGrade",
     "StudentGrade",
     "Submission",
@@ -56,6 +57,16 @@ class Flag:
 
 
 @dataclass(frozen=True)
+class FoundMistake:
+    """A mistake the diagnosis named for one function (``bncheck.diagnose`` Finding)."""
+
+    id: str  # the catalog's id: "mean-path-dropped"
+    name: str
+    hint: str
+    source: str = "derived"  # "derived", or the id of the check that saw it
+
+
+@dataclass(frozen=True)
 class FunctionGrade:
     """The grade of one function the rubric names (e.g. batchnorm_backward)."""
 
@@ -65,6 +76,9 @@ class FunctionGrade:
     read_it: str = ""
     error: dict[str, str] | None = None  # {"code", "message", "hint"} when it could not be checked
     seconds: float = 0.0
+    # the diagnosis: "named" (these mistakes), "ambiguous" (one of these), "" (none named)
+    diagnosis: str = ""
+    mistakes: tuple[FoundMistake, ...] = ()
 
     @property
     def score(self) -> float:
@@ -102,6 +116,7 @@ class StudentGrade:
                 **{
                     **f,
                     "checks": tuple(CheckGrade(**c) for c in f["checks"]),
+                    "mistakes": tuple(FoundMistake(**m) for m in f.get("mistakes", ())),
                 }
             )
             for f in data["functions"]

@@ -22,14 +22,12 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from bncheck.files import write_atomic as _write_atomic
 from bncheck.grade.discover import safe_name
+from bncheck.grade.mistakes import feedback_lines, markdown_lines, mistakes_json
 from bncheck.grade.model import CheckGrade, FunctionGrade, StudentGrade
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -124,7 +122,7 @@ def _function_lines(fn: FunctionGrade) -> list[str]:
         hint = f" {fn.error['hint']}" if fn.error.get("hint") else ""
         return [f"{fn.function} could not be checked: {fn.error.get('message', '')}{hint}"]
     reading = shown_reading(fn)
-    return [f"{fn.function}: {reading}"] if reading else []
+    return ([f"{fn.function}: {reading}"] if reading else []) + feedback_lines(fn, titled=True)
 
 
 def _status(check: CheckGrade) -> str:
@@ -249,6 +247,7 @@ def grades_json(grades: Iterable[StudentGrade], rubric: RubricInfo) -> str:
             "bncheck_version": __version__,
             "rubric": {"digest": rubric.digest, "source": rubric.source},
             "students": [_without_durations(g.to_dict()) for g in ordered],
+            "mistakes": mistakes_json(ordered),  # the class's, most frequent first
             "flags": [
                 {"student": g.student, "kind": f.kind, "function": f.function, "message": f.message}
                 for g in ordered
@@ -364,6 +363,7 @@ def feedback_markdown(grade: StudentGrade, *, include_hidden: bool = False) -> s
             lines += [_md(f"Could not be checked: {fn.error.get('message', '')}{hint}"), ""]
         elif fn.read_it:
             lines += [_md(fn.read_it if include_hidden else shown_reading(fn)), ""]
+        lines += markdown_lines(fn, _md, include_hidden=include_hidden)
         if not mine:
             continue
         lines += ["| check | result | points |", "| --- | --- | --- |"]

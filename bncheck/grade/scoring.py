@@ -112,11 +112,16 @@ def _result_grade(
     flags = []
     if cheat and sandbox is not None:
         flags.append(Flag("cheat", function.name, relative(sandbox.message, sub.root)))
+    from bncheck.grade.mistakes import found
+
+    status, mistakes = found(result, lambda text: relative(text, sub.root))
     grade = FunctionGrade(
         function=function.name,
         seed=seed,
         checks=tuple(checks),
         read_it=relative(result.read_it, sub.root),
+        diagnosis=status,
+        mistakes=mistakes,
     )
     return grade, flags
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 from rich.text import Text
 
+from bncheck.grade.mistakes import class_counts
 from bncheck.grade.model import Flag, StudentGrade
 from bncheck.grade.outputs import RubricInfo, by_student, points_text
 
@@ -40,8 +41,9 @@ def summary(
     top: int = 10,
     timing: bool = True,
 ) -> None:
-    """The instructor's summary: score distribution, the checks most often failed, flagged
-    submissions (with the details a student never sees) and the slowest submissions."""
+    """The instructor's summary: score distribution, the checks most often failed, the
+    mistakes the diagnosis named most often (``grade.mistakes``), flagged submissions
+    (with the details a student never sees) and the slowest submissions."""
     ordered = by_student(grades)
     best = max((g.max_score for g in ordered), default=0.0)
     console.print(
@@ -72,6 +74,12 @@ def summary(
         console.print(table)
     else:
         console.print(Text("No check failed."))
+
+    counts = class_counts(ordered)
+    if counts:  # what the diagnosis named, once per student
+        console.print(Text(f"Mistakes the diagnosis named (top {top}):"))
+        for count in counts[:top]:
+            console.print(Text(f"  {count.line()}"))
 
     flagged: list[tuple[str, Flag]] = [(g.student, f) for g in ordered for f in g.flags]
     if flagged:

@@ -11,6 +11,7 @@ from functools import singledispatch
 from typing import TYPE_CHECKING
 
 from bncheck.check.result import CheckResult, FileResult, FunctionResult, VerifyResult
+from bncheck.report import diagnosis as _diagnosis
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -74,6 +75,8 @@ def _(r: VerifyResult) -> str:
     lines.append(r.verdict)
     if r.read_it:
         lines.append(r.read_it)
+    if r.diagnosis is not None and _diagnosis.shown(r.diagnosis):
+        lines += ["", *_diagnosis.text(r.diagnosis)]
     return "\n".join(lines)
 
 
@@ -125,13 +128,14 @@ def html(r: VerifyResult | FileResult) -> str:
     )
     colour = "green" if r.passed else "red"
     conv = "; ".join(f"{esc(k)}: {esc(v)}" for k, v in r.conventions)
+    found = _diagnosis.html(r.diagnosis) if r.diagnosis and _diagnosis.shown(r.diagnosis) else ""
     return (
         f"<div><b>bncheck verify</b> {esc(r.target)} "
         f"(style {esc(r.style)}, seed {r.seed})"
         "<table><tr><th></th><th>check</th><th>max |diff|</th><th>max rel</th>"
         f"<th>worst</th><th>message</th></tr>{rows}</table>"
         f"<p style='color:{colour}'><b>{esc(r.verdict)}</b></p>"
-        f"<p>{esc(r.read_it)}</p>"
+        f"<p>{esc(r.read_it)}</p>{found}"
         f"<p><small>{conv}</small></p></div>"
     )
 
@@ -198,6 +202,8 @@ def render(result: VerifyResult | FileResult) -> RenderableType:
     parts.append(Text(result.verdict, style="bold green" if result.passed else "bold red"))
     if result.read_it:
         parts.append(Text(result.read_it))
+    if result.diagnosis is not None and _diagnosis.shown(result.diagnosis):
+        parts += [Text(""), _diagnosis.render(result.diagnosis)]
     return Group(*parts)
 
 

@@ -58,7 +58,9 @@ def test_every_gradient_call_is_checked(style: str) -> None:
     for seed in range(8):
         plan = _plan(style, seed)
         assert len(plan.main) == len(plan.cases) == len(set(plan.main))
-        hidden = {plan.hidden[k] for k in ("A", "A2")}  # compared with main[0] and derived
+        # A and A2 are compared with main[0] and derived; A3 (A with dy + dy2) with A + A2
+        # by the diagnoser's linearity test
+        hidden = {plan.hidden[k] for k in ("A", "A2", "A3")}
         gradients = {n for n, op in enumerate(plan.ops) if _is_gradient(op)}
         assert gradients == set(plan.main) | hidden
         saved = {op["save"]: n for n, op in enumerate(plan.ops) if op.get("save")}

@@ -40,7 +40,7 @@ def test_ops_hold_the_cases_arrays_not_copies() -> None:
     target = resolve_target(str(example("cs231n_correct.py")))
     plan = make_plan(target, BN, make_cases(BN, seed=1), seed=1)
     ours = {id(a) for c in plan.cases for a in (c.x, c.gamma, c.beta, c.dy)}
-    ours.add(id(plan.hidden["dy2"]))
+    ours |= {id(plan.hidden["dy2"]), id(plan.hidden["dy3"])}
     direction_ops = {op for pair in plan.dir_ops for op in pair}
     for n, op in enumerate(plan.ops):
         for key in ("x", "gamma", "beta", "dy"):

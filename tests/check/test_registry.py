@@ -120,7 +120,8 @@ def test_the_message_names_the_element_with_the_tables_max_diff() -> None:
 def test_every_report_ends_with_a_reading(name: str, words: str) -> None:
     result = verify(str(path(name)), VerifyOptions(seed=2, checks=OFF))
     assert result.read_it.startswith("Read it: ") and words in result.read_it, result.read_it
-    assert str(result).splitlines()[-1] == result.read_it
+    report = str(result).split("\n\nDiagnosis\n")[0]  # the diagnosis comes after the reading
+    assert report.splitlines()[-1] == result.read_it
     assert json.loads(result.to_json())["read_it"] == result.read_it
 
 
@@ -131,10 +132,10 @@ def test_json_follows_the_documented_schema() -> None:
         data["schema_version"] == SCHEMA_VERSION and data["bncheck_version"] == bncheck.__version__
     )
     top = {"schema_version", "bncheck_version", "passed", "verdict", "read_it", "target", "style"}
-    top |= {"seed", "conventions", "notes", "checks", "steps"}
+    top |= {"seed", "conventions", "notes", "checks", "steps", "diagnosis"}
     assert set(data) == top
     row = {"id", "name", "status", "passed", "pair", "exact", "max_abs_err", "max_rel_err"}
-    row |= {"worst_index", "worst", "message"}
+    row |= {"worst_index", "worst", "message", "mistake"}
     assert all(set(c) == row for c in data["checks"])
     assert {c["status"] for c in data["checks"]} <= {"ok", "FAIL", "skip"}
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()

@@ -91,3 +91,15 @@ def test_every_command_the_tour_prints_runs_from_any_folder(
             argv += ["--autograd", "off"]  # fast, and the same with or without torch
         code = main(argv)
         assert code in (0, 1), f"{command} (run in {tmp_path}) exited {code}"
+
+
+def test_the_buggy_examples_are_diagnosed_after_their_verdict(narrow: str) -> None:
+    """Both buggy examples (the batch norm and the group norm) name their mistake."""
+    text = " ".join(narrow.split())
+    for verdict, mistake in (
+        ("FAILED: 3 of", "variance-path-dropped"),
+        ("dgamma is wrong", "dgamma-per-group"),
+    ):
+        after = text[text.index(verdict) :]
+        assert after.index("Diagnosis") < after.index(mistake)
+        assert f"bncheck diagnose --explain {mistake}" in after
