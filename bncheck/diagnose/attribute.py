@@ -158,7 +158,9 @@ def _linear(ev: Evidence) -> bool | None:
     if not (a.shape == a2.shape == a3.shape):
         return None
     terms = np.abs(a) + np.abs(a2)
-    return compare(a3, a + a2, "", 1e-6, terms=terms).close
+    # ten times a right match's tolerance for the dtype it computes in (float32: 1e-3)
+    rtol = 10 * ev.options.tolerances.for_pair("derived", ev.dtype)
+    return compare(a3, a + a2, "", rtol, terms=terms).close
 
 
 def attribute(ev: Evidence) -> Attribution | None:
