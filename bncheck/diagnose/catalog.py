@@ -202,17 +202,10 @@ CATALOG: tuple[Mistake, ...] = (
         "dx",
         "Your dx is what it would be if μ and σ were fixed numbers. They are computed from the "
         "group's x: differentiate through them as well.",
-        lambda spec: (
-            (
-                (
-                    "∂μ/∂x_j and ∂σ²/∂x_j taken as 0",
-                    _chain(("mu/x", _zero), ("var/x", _zero))
-                    if spec.center
-                    else _chain(("var/x", _zero)),
-                ),
-            )
-            if spec.center
-            else ()
+        # without a mean (RMSNorm) this is variance-path-dropped itself
+        _when(
+            _centred,
+            ("∂μ/∂x_j and ∂σ²/∂x_j taken as 0", _chain(("mu/x", _zero), ("var/x", _zero))),
         ),
     ),
     Mistake(
