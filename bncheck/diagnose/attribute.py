@@ -26,6 +26,8 @@ import sympy as sp
 from bncheck.check.compare import comparable, compare
 from bncheck.check.evidence import Evidence
 from bncheck.check.inputs import Case
+from bncheck.check.plan import LARGE
+from bncheck.diagnose.catalog import treated_as_constant
 from bncheck.diagnose.mutants import right_values
 from bncheck.diagnose.result import Attribution, Term
 from bncheck.emit.notation import to_code_text
@@ -35,18 +37,12 @@ from bncheck.symbolic.graph import forward_for
 
 __all__ = ["attribute", "basis"]
 
-_LARGE = 1 << 16
-
 
 @dataclass(frozen=True)
 class _Basis:
     term: sp.Expr  # the part with g, x̂ and group sums
     coefficient: sp.Expr  # its derived coefficient (γ, σ, m)
     step: str  # the derivation step it comes through
-
-
-def _zero(f: object, d: sp.Expr) -> sp.Expr:
-    return sp.S.Zero
 
 
 def _split(dx: sp.Expr) -> dict[sp.Expr, sp.Expr]:
@@ -67,7 +63,7 @@ def basis(spec: NormSpec) -> tuple[_Basis, ...]:
     for edge, step in (("mu/x", "dmu"), ("var/x", "dvar")):
         if edge == "mu/x" and not f.center:
             continue
-        _, values = staged(spec, f, Chain(((edge, _zero),)))
+        _, values = staged(spec, f, Chain(((edge, treated_as_constant),)))
         without = _split(compact_dx(f, values))
         for term in terms:
             if term not in without:
@@ -170,7 +166,7 @@ def attribute(ev: Evidence) -> Attribution | None:
     per_term: list[list[tuple[float, int]]] = [[] for _ in parts]
     res = total = 0.0
     for c in ev.cases:
-        if c.case.x.size > _LARGE:
+        if c.case.x.size > LARGE:
             continue
         fit = _fit(spec, c.case, np.asarray(c.submission.arrays[0]), parts)
         if fit is None:

@@ -26,13 +26,13 @@ from bncheck.symbolic.calculus import replace_indexed
 from bncheck.symbolic.derive import Chain
 from bncheck.symbolic.graph import Forward
 
-__all__ = ["CATALOG", "Mistake", "by_id", "forms"]
+__all__ = ["CATALOG", "Mistake", "by_id", "forms", "treated_as_constant"]
 
 
 # --- chain-rule edits: (forward, SymPy's partial) -> the partial a hand derivation used
 
 
-def _zero(f: Forward, d: sp.Expr) -> sp.Expr:
+def treated_as_constant(f: Forward, d: sp.Expr) -> sp.Expr:
     """The quantity treated as a constant: its partial is 0."""
     return sp.S.Zero
 
@@ -186,7 +186,7 @@ CATALOG: tuple[Mistake, ...] = (
         "dx",
         "μ is computed from every x_i of the group, so x_j reaches the loss through μ too. "
         "Count the paths from x_j to ℓ in the forward graph: how many does your dx add up?",
-        _when(_centred, ("∂μ/∂x_j taken as 0", _chain(("mu/x", _zero)))),
+        _when(_centred, ("∂μ/∂x_j taken as 0", _chain(("mu/x", treated_as_constant)))),
     ),
     Mistake(
         "variance-path-dropped",
@@ -194,7 +194,7 @@ CATALOG: tuple[Mistake, ...] = (
         "dx",
         "σ² (the mean square, for RMSNorm) depends on every x_i of the group. Which term of "
         "your dx carries ∂ℓ/∂σ² back to x_j?",
-        _when(_always, ("∂σ²/∂x_j taken as 0", _chain(("var/x", _zero)))),
+        _when(_always, ("∂σ²/∂x_j taken as 0", _chain(("var/x", treated_as_constant)))),
     ),
     Mistake(
         "both-paths-dropped",
@@ -205,7 +205,10 @@ CATALOG: tuple[Mistake, ...] = (
         # without a mean (RMSNorm) this is variance-path-dropped itself
         _when(
             _centred,
-            ("∂μ/∂x_j and ∂σ²/∂x_j taken as 0", _chain(("mu/x", _zero), ("var/x", _zero))),
+            (
+                "∂μ/∂x_j and ∂σ²/∂x_j taken as 0",
+                _chain(("mu/x", treated_as_constant), ("var/x", treated_as_constant)),
+            ),
         ),
     ),
     Mistake(

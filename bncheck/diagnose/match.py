@@ -29,6 +29,7 @@ import numpy as np
 from bncheck.check.checks import cond, group_axes, group_view
 from bncheck.check.compare import Diff, compare
 from bncheck.check.evidence import CaseEvidence, Evidence
+from bncheck.check.plan import LARGE
 from bncheck.check.reference import forward
 from bncheck.check.result import CheckResult
 from bncheck.diagnose.catalog import CATALOG, Mistake, by_id, forms
@@ -38,8 +39,6 @@ from bncheck.diagnose.result import Diagnosis, Finding
 __all__ = ["diagnose"]
 
 OUTPUTS = ("out", "dx", "dgamma", "dbeta")
-# A case this large is left to the smaller ones: each mistake is evaluated on every case.
-_LARGE = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ class _Judge:
         self.ev, self.spec = ev, ev.spec
         self.rtol = ev.options.tolerances.for_pair("derived", ev.dtype)
         self.outputs = OUTPUTS if with_out else OUTPUTS[1:]
-        small = {id(c) for c in ev.cases if c.case.x.size <= _LARGE} or {id(ev.cases[0])}
+        small = {id(c) for c in ev.cases if c.case.x.size <= LARGE} or {id(ev.cases[0])}
         outs = ev.plan.forwards or ev.plan.main
         self.cases: list[_Case] = []
         for k, c in enumerate(ev.cases):
@@ -131,7 +130,6 @@ class _Judge:
 
 def _derived_forms(judge: _Judge) -> list[tuple[_Form, list[MutantValues], set[str]]]:
     out = []
-    seen: list[list[MutantValues]] = []
     for m, label, change in forms(judge.spec):
         vals = judge.values(change)
         if vals is None:
@@ -140,36 +138,18 @@ def _derived_forms(judge: _Judge) -> list[tuple[_Form, list[MutantValues], set[s
         if not changed:
             continue  # the same as the right gradient on these inputs: no evidence either way
         out.append((_Form((m,), label, change), vals, changed))
-        seen.append(vals)
     return out
 
 
-def _finding(form: _Form, n: int, total: int, outputs: Sequence[str]) -> Finding:
-    ids = " + ".join(m.id for m in form.mistakes)
+def _findings(form: _Form, n: int, total: int, outputs: Sequence[str]) -> list[Finding]:
+    """One finding per mistake of ``form`` (two for a pair), each with the form's evidence."""
     what = ", ".join(outputs) + (" agrees" if len(outputs) == 1 else " agree")
     evidence = (
         f"{what} with this mistake on every case ({total}), as closely as a right "
         f"submission agrees with the derivation; {n} of them tell it apart from the right "
         "gradient"
     )
-    m = form.mistakes[0]
-    return Finding(
-        id=m.id if len(form.mistakes) == 1 else ids,
-        name=m.name if len(form.mistakes) == 1 else " and ".join(x.name for x in form.mistakes),
-        step=m.step if len(form.mistakes) == 1 else ", ".join(x.step for x in form.mistakes),
-        hint=m.hint if len(form.mistakes) == 1 else " ".join(x.hint for x in form.mistakes),
-        form=form.label,
-        evidence=evidence,
-    )
-
-
-def _split(finding: Finding, form: _Form) -> list[Finding]:
-    """A pair's finding as one finding per mistake, each with the pair's evidence."""
-    if len(form.mistakes) == 1:
-        return [finding]
-    return [
-        Finding(m.id, m.name, m.step, m.hint, form.label, finding.evidence) for m in form.mistakes
-    ]
+    return [Finding(m.id, m.name, m.step, m.hint, form.label, evidence) for m in form.mistakes]
 
 
 def _gradient_findings(ev: Evidence, rows: Sequence[CheckResult]) -> tuple[str, list[Finding]]:
@@ -211,7 +191,7 @@ def _gradient_findings(ev: Evidence, rows: Sequence[CheckResult]) -> tuple[str, 
             by_id[key] = (form, worst, n)
     findings = []
     for form, _, n in by_id.values():
-        findings += _split(_finding(form, n, total, sorted(failing, key=OUTPUTS.index)), form)
+        findings += _findings(form, n, total, sorted(failing, key=OUTPUTS.index))
     return ("named" if len(by_id) == 1 else "ambiguous"), findings
 
 

@@ -53,10 +53,6 @@ class Change:
     # these axes of x instead), "group-sum" / "group-mean" (over each group's channels)
     outputs: tuple[str, ...] = ()
 
-    @property
-    def touches_forward(self) -> bool:
-        return bool(self.forward) or self.axes is not None
-
     def __add__(self, other: Change) -> Change | None:
         """Both changes at once; None when they set the same thing two ways."""
         fields = dict(self.forward)
@@ -212,9 +208,7 @@ def right_values(spec: NormSpec, case: Case, exprs: Sequence[sp.Expr]) -> list[n
     f = forward_for(spec)
     env = _environment(f, spec, case, spec)
     with np.errstate(all="ignore"):
-        if f.center:
-            env.symbols[f.mu] = env.value(f.mu_def)
-        env.symbols[f.var] = env.value(f.var_def)
+        _statistics(env, f)
         env.symbols[f.sigma] = np.sqrt(env.symbols[f.var] + spec.eps)
         env.arrays[f.xhat] = env.value(f.xhat_of(f.j))
         return [np.asarray(env.value(e), np.float64) for e in exprs]
@@ -243,26 +237,34 @@ def _environment(f: Forward, stats: NormSpec, case: Case, spec: NormSpec) -> _En
     return _Env(stats, arrays, symbols)
 
 
+def _statistics(env: _Env, f: Forward) -> None:
+    """μ (when ``f`` centres) and var by ``f``'s own definitions, into ``env``."""
+    if f.center:
+        env.symbols[f.mu] = env.value(f.mu_def)
+    env.symbols[f.var] = env.value(f.var_def)
+
+
 def evaluate(mut: Mutant, case: Case, spec: NormSpec) -> MutantValues:
     """``mut`` on ``case`` (``spec``: the submission's, for γ's shape and its reduce axes)."""
     f, stats = mut.f, mut.spec
     shape = np.shape(case.x)
     env = _environment(f, stats, case, spec)
-    symbols = env.symbols
     with np.errstate(all="ignore"):
-        if f.center:
-            symbols[f.mu] = env.value(f.mu_def)
-        symbols[f.var] = env.value(f.var_def)
+        _statistics(env, f)
 
         def x_shaped(e: sp.Expr) -> np.ndarray:
             v = np.broadcast_to(np.asarray(env.value(e), np.float64), stats.view_shape(shape))
             return v.reshape(shape)
 
-        dgamma = param_reduce(x_shaped(mut.dgamma), spec)
-        dbeta = param_reduce(x_shaped(mut.dbeta), spec)
-        values = MutantValues(x_shaped(mut.out), x_shaped(mut.dx), dgamma, dbeta)
+        gshare, bshare = x_shaped(mut.dgamma), x_shaped(mut.dbeta)
+        values = MutantValues(
+            x_shaped(mut.out),
+            x_shaped(mut.dx),
+            param_reduce(gshare, spec),
+            param_reduce(bshare, spec),
+        )
         for step in mut.outputs:
-            values = _output(step, values, x_shaped(mut.dgamma), x_shaped(mut.dbeta), spec)
+            values = _output(step, values, gshare, bshare, spec)
     return values
 
 
