@@ -157,7 +157,7 @@ def family_example(console: Any, options: Any) -> bool:
     for row in result.failures[:2]:
         one_line(console, f"  [{row.status}] {row.title}", style="bold red")
     prose(console, f"{result.verdict}. {result.read_it}")
-    if result.diagnosis is not None and diagnosis.shown(result.diagnosis):
+    if diagnosis.shown(result.diagnosis):
         console.print()
         console.print(diagnosis.render(result.diagnosis))  # which mistake, and where to look
     return not result.passed

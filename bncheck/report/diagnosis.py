@@ -11,7 +11,7 @@ import html as _html
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -39,7 +39,7 @@ UNKNOWN = "No known mistake matches."
 _TERMS = ("term", "derived coefficient", "yours / derived", "reading", "step")
 
 
-def shown(d: Diagnosis | None) -> bool:
+def shown(d: Diagnosis | None) -> TypeGuard[Diagnosis]:
     """A report has a Diagnosis section when something failed (status other than none)."""
     return d is not None and d.status != "none"
 

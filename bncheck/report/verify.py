@@ -75,7 +75,7 @@ def _(r: VerifyResult) -> str:
     lines.append(r.verdict)
     if r.read_it:
         lines.append(r.read_it)
-    if r.diagnosis is not None and _diagnosis.shown(r.diagnosis):
+    if _diagnosis.shown(r.diagnosis):
         lines += ["", *_diagnosis.text(r.diagnosis)]
     return "\n".join(lines)
 
@@ -128,7 +128,7 @@ def html(r: VerifyResult | FileResult) -> str:
     )
     colour = "green" if r.passed else "red"
     conv = "; ".join(f"{esc(k)}: {esc(v)}" for k, v in r.conventions)
-    found = _diagnosis.html(r.diagnosis) if r.diagnosis and _diagnosis.shown(r.diagnosis) else ""
+    found = _diagnosis.html(r.diagnosis) if _diagnosis.shown(r.diagnosis) else ""
     return (
         f"<div><b>bncheck verify</b> {esc(r.target)} "
         f"(style {esc(r.style)}, seed {r.seed})"
@@ -202,7 +202,7 @@ def render(result: VerifyResult | FileResult) -> RenderableType:
     parts.append(Text(result.verdict, style="bold green" if result.passed else "bold red"))
     if result.read_it:
         parts.append(Text(result.read_it))
-    if result.diagnosis is not None and _diagnosis.shown(result.diagnosis):
+    if _diagnosis.shown(result.diagnosis):
         parts += [Text(""), _diagnosis.render(result.diagnosis)]
     return Group(*parts)
 
