@@ -27,6 +27,7 @@ from typing import Literal
 import numpy as np
 import sympy as sp
 
+from bncheck.demos import Shown
 from bncheck.symbolic.calculus import contract_deltas, sum_of_sums
 
 __all__ = [
@@ -172,7 +173,7 @@ class Run:
 
 
 @dataclass(frozen=True)
-class MeanDependence:
+class MeanDependence(Shown):
     options: Options
     derivation: Section2
     naive: Run  # x̂ = x − E[x], x = u + b

@@ -26,6 +26,7 @@ import numpy as np
 import sympy as sp
 
 from bncheck.check import reference
+from bncheck.demos import Shown
 from bncheck.spec import NormSpec
 
 __all__ = ["Identity", "Options", "Row", "ScaleInvariance", "measure", "prove", "scale_invariance"]
@@ -69,7 +70,7 @@ class Row:
 
 
 @dataclass(frozen=True)
-class ScaleInvariance:
+class ScaleInvariance(Shown):
     options: Options
     sizes: tuple[int, int, int]  # (m, d_in, d_out) of the SymPy proof
     identities: tuple[Identity, ...]

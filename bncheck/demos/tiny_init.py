@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from bncheck.check import reference
+from bncheck.demos import Shown
 from bncheck.spec import NormSpec
 
 __all__ = ["CHAOS", "CONFIGS", "Config", "Options", "TinyInit", "Trained", "tiny_init"]
@@ -105,7 +106,7 @@ class Trained:
 
 
 @dataclass(frozen=True)
-class TinyInit:
+class TinyInit(Shown):
     options: Options
     chance_loss: float  # ln(classes): the loss of a network that outputs zeros
     results: tuple[Trained, ...]

@@ -115,4 +115,7 @@ def _tiny_init(r: TinyInit) -> dict[str, Any]:
 
 def demo_json(name: str, result: Any) -> dict[str, Any]:
     """{"demo": name, "options": {...}, ...the demo's own fields}."""
-    return {"demo": name, "options": asdict(result.options), **_body(result)}
+    from bncheck.report.experiments import MODULES
+
+    body = MODULES[name].body(result) if name in MODULES else _body(result)
+    return {"demo": name, "options": asdict(result.options), **body}

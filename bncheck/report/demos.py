@@ -370,3 +370,22 @@ def _(result: ScaleInvariance, console: Console) -> None:
 @print_demo.register
 def _(result: TinyInit, console: Console) -> None:
     print_tiny_init(console, result)
+
+
+# ---------------------------------------------------------------- on real digits
+
+
+def _register_experiments() -> None:
+    """The experiments' reports (``report.experiments``): ``show`` for their result types."""
+    from bncheck.demos import batch_noise, gradient_histograms, learning_rate
+    from bncheck.report import experiments as e
+
+    for result, module in (
+        (learning_rate.LearningRate, e.learning_rate),
+        (gradient_histograms.GradientHistograms, e.gradient_histograms),
+        (batch_noise.BatchNoise, e.batch_noise),
+    ):
+        print_demo.register(result, lambda r, console, show=module.show: show(console, r))
+
+
+_register_experiments()

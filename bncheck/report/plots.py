@@ -7,7 +7,7 @@ from typing import Any
 
 from bncheck.errors import MissingDependencyError
 
-__all__ = ["require_pyplot", "save_plot"]
+__all__ = ["figure", "require_pyplot", "save_plot"]
 
 
 def require_pyplot() -> Any:
@@ -58,16 +58,36 @@ def _tiny_init(plt: Any, r: Any) -> Any:
     return fig, (ax,)
 
 
-def save_plot(name: str, result: Any, path: Path) -> None:
+def _legends(draw: Any) -> Any:
+    """The three Section demos' figures, each axis with its legend."""
+
+    def drawn(plt: Any, result: Any) -> Any:
+        fig, axes = draw(plt, result)
+        for ax in axes:
+            ax.legend()
+        return fig
+
+    return drawn
+
+
+def figure(name: str, result: Any) -> Any:
+    """The demo's matplotlib figure (the caller saves or shows it, then closes it)."""
+    from bncheck.report.experiments import MODULES
+
     plt = require_pyplot()
+    if name in MODULES:
+        return MODULES[name].draw(plt, result)
     draw = {
         "mean-dependence": _mean_dependence,
         "scale-invariance": _scale_invariance,
         "tiny-init": _tiny_init,
     }[name]
-    fig, axes = draw(plt, result)
-    for ax in axes:
-        ax.legend()
+    return _legends(draw)(plt, result)
+
+
+def save_plot(name: str, result: Any, path: Path, dpi: int = 100) -> None:
+    plt = require_pyplot()
+    fig = figure(name, result)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
