@@ -67,6 +67,8 @@ def test_transcript_is_current(
     golden = path.read_text(encoding="utf-8")
     if recorded_with_torch(golden) and importlib.util.find_spec("torch") is None:
         pytest.skip("recorded with torch installed (its autograd rows); pip install torch==2.13.0")
+    if on_digits(golden) and importlib.util.find_spec("sklearn") is None:
+        pytest.skip("trains on scikit-learn's digits: pip install -e '.[teach]'")
     floor = FLOORS.get(path.stem, ROUND_OFF)
     files = path.with_suffix("") if path.with_suffix("").is_dir() else None
     text = record(golden.splitlines()[0], monkeypatch, files)
@@ -76,6 +78,16 @@ def test_transcript_is_current(
 def recorded_with_torch(golden: str) -> bool:
     """It has rows that compare with torch autograd (`verify`'s default when torch is there)."""
     return " vs autograd (" in golden
+
+
+def on_digits(golden: str) -> bool:
+    """A demo on real digits (scikit-learn, the extra ``teach``)."""
+    from bncheck.demos import DEMOS
+
+    argv = shlex.split(golden.splitlines()[0])
+    if argv[2:3] != ["demo"] or len(argv) < 4 or argv[3] not in DEMOS:
+        return False
+    return DEMOS[argv[3]].digits or "digits" in argv
 
 
 def test_there_are_transcripts() -> None:
