@@ -96,14 +96,14 @@ def _validate(args: argparse.Namespace) -> dict[str, Any]:
 def _require_data(name: str, overrides: dict[str, Any]) -> None:
     """Real digits need scikit-learn: say so before any work (and before any file is written)."""
     if DEMOS[name].digits or overrides.get("data") == "digits":
-        import importlib.util
-
         from bncheck.errors import MissingDependencyError
 
-        if importlib.util.find_spec("sklearn") is None:
+        try:
+            import sklearn.datasets  # noqa: F401  (the demo loads it next anyway)
+        except ImportError:
             raise MissingDependencyError.for_module(
                 "scikit-learn", "teach", f"bncheck demo {name} (real digits)"
-            )
+            ) from None
 
 
 def compute(name: str, overrides: dict[str, Any]) -> Any:

@@ -117,3 +117,28 @@ def test_tour_runs_without_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert "PASSED" in out.stdout and "FAILED" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "argv", [["learning-rate"], ["batch-noise"], ["tiny-init", "--data", "digits"]]
+)
+def test_a_demo_on_digits_without_scikit_learn_says_what_to_install(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # import sklearn raises ImportError
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    out = tmp_path / "out.json"
+    assert main(["demo", *argv, "--json", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "needs scikit-learn" in err and "pip install '.[teach]'" in err
+    assert not out.exists()  # nothing written, no work done
+
+
+def test_options_a_demo_does_not_take_are_refused(capsys: pytest.CaptureFixture) -> None:
+    assert main(["demo", "gradient-histograms", "--steps", "5", "--lr", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "gradient-histograms does not take --steps and --lr" in err
+    assert main(["demo", "tiny-init", "--data", "digitz"]) == 2
+    assert "did you mean digits?" in capsys.readouterr().err
