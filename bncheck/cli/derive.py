@@ -3,6 +3,8 @@
 examples:
   bncheck derive                         the derivation in the terminal
   bncheck derive --format markdown       the same as Markdown with LaTeX math
+  bncheck derive --format latex          a LaTeX document (pdflatex, lualatex, xelatex)
+  bncheck derive --format html           a web page; MathJax typesets the equations
   bncheck derive --emit numpy            the emitted batchnorm_backward for numpy
   bncheck derive --norm layernorm        LayerNorm: γ varies inside the group (γ_i)
   bncheck derive --norm all --write derivations
@@ -12,10 +14,11 @@ examples:
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 HELP = "show the SymPy derivation of the backward pass; emit numpy/torch code"
-FORMATS = ("text", "markdown", "latex")
+FORMATS = ("text", "markdown", "latex", "html")
 TARGETS = ("numpy", "torch")
 
 
@@ -67,8 +70,16 @@ def run(args: argparse.Namespace, console: Any) -> int:
 
             print_derivation(console, derive(spec))
         else:
-            from bncheck.emit.document import render_latex, render_markdown
-
-            render = render_markdown if args.format == "markdown" else render_latex
-            console.out(render(derive(spec)), end="")
+            console.out(_render(args.format)(derive(spec)), end="")
     return 0
+
+
+def _render(fmt: str) -> Callable[..., str]:
+    """The document renderer of one format: Derivation -> str."""
+    if fmt == "html":
+        from bncheck.emit.html import render_html
+
+        return render_html
+    from bncheck.emit.document import render_latex, render_markdown
+
+    return render_markdown if fmt == "markdown" else render_latex

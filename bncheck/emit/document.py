@@ -1,4 +1,5 @@
-"""The derivation as Markdown (GitHub math) and LaTeX documents."""
+"""The derivation as Markdown (GitHub math) and LaTeX documents, and the pieces that
+``emit.html`` shares with them (sections, equations, notes, proof rows)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,17 @@ from bncheck.spec import NormSpec
 from bncheck.symbolic.derive import Derivation, Step
 from bncheck.symbolic.prove import Proof
 
-__all__ = ["group_notes", "render_latex", "render_markdown"]
+__all__ = [
+    "SECTIONS",
+    "aligned",
+    "group_notes",
+    "proof_intro",
+    "proof_rows",
+    "render_latex",
+    "render_markdown",
+]
 
-_SECTIONS = (
+SECTIONS = (
     ("forward", "Forward pass (the paper's Algorithm 1)"),
     ("staged", "Backward pass, staged (the paper's Section 3)"),
     ("compact", "Backward pass, compact form"),
@@ -45,28 +54,41 @@ def group_notes(spec: NormSpec) -> list[str]:
     return notes
 
 
-def _aligned(step: Step) -> str:
+def aligned(step: Step) -> str:
     lhs = to_latex(step.lhs)
     if step.chain is None:
         return rf"{lhs} &= {to_latex(step.rhs)}"
     return rf"{lhs} &= {to_latex(step.chain)} \\ &= {to_latex(step.rhs)}"
 
 
+def proof_rows(proofs: tuple[Proof, ...]) -> list[tuple[int, str, str, str]]:
+    """One row per m: (m, dx, dgamma, dbeta), each cell "difference = 0" or "FAILED"."""
+    rows = []
+    for m in sorted({p.m for p in proofs}):
+        cells = {p.quantity: "difference = 0" if p.holds else "FAILED" for p in proofs if p.m == m}
+        rows.append((m, cells["dx"], cells["dgamma"], cells["dbeta"]))
+    return rows
+
+
+def proof_intro(proofs: tuple[Proof, ...]) -> str:
+    ms = ", ".join(str(row[0]) for row in proof_rows(proofs))
+    return (
+        f"For m = {ms}, SymPy differentiated the forward pass written with "
+        "plain symbols x1..xm and compared it with the general result instantiated at that m:"
+    )
+
+
 def _proof_lines(proofs: tuple[Proof, ...]) -> list[str]:
-    ms = sorted({p.m for p in proofs})
     held = all(p.holds for p in proofs)
     lines = [
         "## Proof",
         "",
-        f"For m = {', '.join(map(str, ms))}, SymPy differentiated the forward pass written with "
-        "plain symbols x1..xm and compared it with the general result instantiated at that m:",
+        proof_intro(proofs),
         "",
         "| m | dx | dgamma | dbeta |",
         "|---|---|---|---|",
+        *(f"| {m} | {dx} | {dgamma} | {dbeta} |" for m, dx, dgamma, dbeta in proof_rows(proofs)),
     ]
-    for m in ms:
-        cells = {p.quantity: "difference = 0" if p.holds else "FAILED" for p in proofs if p.m == m}
-        lines.append(f"| {m} | {cells['dx']} | {cells['dgamma']} | {cells['dbeta']} |")
     lines += ["", "All hold." if held else "**Some proofs failed.**", ""]
     return lines
 
@@ -89,12 +111,12 @@ def render_markdown(d: Derivation, proofs: tuple[Proof, ...] = ()) -> str:
         "$\\delta_{jk}$ is SymPy's Kronecker delta, $\\partial x_k / \\partial x_j$.",
         "",
     ]
-    for attr, title in _SECTIONS:
+    for attr, title in SECTIONS:
         lines += [f"## {title}", ""]
         for step in getattr(d, attr):
             # A ```math block: GitHub renders it without Markdown eating the backslashes.
             lines += [f"**{step.title}**: {step.why}.", "", "```math", r"\begin{aligned}"]
-            lines += [_aligned(step), r"\end{aligned}", "```", ""]
+            lines += [aligned(step), r"\end{aligned}", "```", ""]
     if proofs:
         lines += _proof_lines(proofs)
     lines += [
@@ -107,20 +129,56 @@ def render_markdown(d: Derivation, proofs: tuple[Proof, ...] = ()) -> str:
     return "\n".join(lines)
 
 
-def render_latex(d: Derivation) -> str:
+def render_latex(d: Derivation, proofs: tuple[Proof, ...] = ()) -> str:
+    """A standalone LaTeX document in pure ASCII: pdflatex, lualatex and xelatex compile it."""
+    from bncheck.emit.tex import prose, text
+
     spec = d.spec
     lines = [
         r"\documentclass{article}",
         r"\usepackage{amsmath}",
         r"\begin{document}",
-        rf"\section*{{The {spec.name.replace('_', ' ')} backward pass, derived by SymPy}}",
-        *(note.replace("_", r"\_") for note in group_notes(spec)),
+        r"\sloppy",
+        rf"\section*{{The {text(spec.name)} backward pass, derived by SymPy}}",
+        "",
+        f"One normalization group is {prose(spec.describe_group())}; \\(m\\) is a symbol, "
+        "so every result below holds for every group size.",
+        "",
+        r"\noindent\begin{tabular}{@{}lp{0.7\linewidth}@{}}",
+        r"\hline",
+        r"convention & value \\",
+        r"\hline",
+        *(rf"{text(k)} & {text(v)} \\" for k, v in spec.conventions()),
+        r"\hline",
+        r"\end{tabular}",
+        "",
+        *[line for note in group_notes(spec) for line in (prose(note), "")],
+        r"Notation: \(g_i = \partial \ell / \partial y_i\) is the upstream gradient;",
+        r"\(\delta_{jk}\) is SymPy's Kronecker delta, \(\partial x_k / \partial x_j\).",
     ]
-    for attr, title in _SECTIONS:
-        lines.append(rf"\subsection*{{{title}}}")
+    for attr, title in SECTIONS:
+        lines.append(rf"\subsection*{{{text(title)}}}")
         for step in getattr(d, attr):
-            why = step.why.replace("_", r"\_")
-            lines += [rf"\paragraph{{{step.title}}} {why}.", r"\begin{align*}"]
-            lines += [_aligned(step), r"\end{align*}"]
+            lines += [rf"\paragraph{{{text(step.title)}}} {prose(step.why)}.", r"\begin{align*}"]
+            lines += [aligned(step), r"\end{align*}"]
+    if proofs:
+        held = all(p.holds for p in proofs)
+        lines += [
+            r"\subsection*{Proof}",
+            text(proof_intro(proofs)),
+            "",
+            r"\noindent\begin{tabular}{llll}",
+            r"\hline",
+            r"m & dx & dgamma & dbeta \\",
+            r"\hline",
+            *(
+                rf"{m} & {dx} & {dgamma} & {dbeta} \\"
+                for m, dx, dgamma, dbeta in proof_rows(proofs)
+            ),
+            r"\hline",
+            r"\end{tabular}",
+            "",
+            "All hold." if held else r"\textbf{Some proofs failed.}",
+        ]
     lines += [r"\end{document}", ""]
     return "\n".join(lines)

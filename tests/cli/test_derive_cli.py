@@ -17,6 +17,16 @@ def test_markdown_and_latex_formats(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["derive", "--format", "latex"]) == 0
     latex = capsys.readouterr().out
     assert latex.startswith(r"\documentclass{article}") and r"\begin{align*}" in latex
+    assert latex.isascii() and r"\(\hat{x}_{j}\)" in latex and r"\_" not in latex
+    assert main(["derive", "--format", "html"]) == 0
+    page = capsys.readouterr().out
+    assert page.startswith("<!DOCTYPE html>") and "mathjax@3" in page and "x̂_j" in page
+
+
+def test_all_presets_print_one_document_each(capsys: pytest.CaptureFixture[str]) -> None:
+    for fmt, start in (("latex", r"\documentclass"), ("html", "<!DOCTYPE html>")):
+        assert main(["derive", "--norm", "all", "--format", fmt]) == 0
+        assert capsys.readouterr().out.count(start) == len(SPECS)
 
 
 def test_emit_prints_code_that_runs(capsys: pytest.CaptureFixture[str]) -> None:
@@ -40,7 +50,10 @@ def test_every_preset_in_every_format(name: str, capsys: pytest.CaptureFixture[s
     if spec.gamma_in_group:
         assert "one element's share" in markdown and r"{\gamma}_{j}" in markdown
     assert main(["derive", "--norm", name, "--format", "latex"]) == 0
-    assert capsys.readouterr().out.startswith(r"\documentclass{article}")
+    latex = capsys.readouterr().out
+    assert latex.startswith(r"\documentclass{article}") and latex.isascii()
+    assert main(["derive", "--norm", name, "--format", "html"]) == 0
+    assert f"<h1>The {name} backward pass" in capsys.readouterr().out
     for target in ("numpy", "torch"):
         assert main(["derive", "--norm", name, "--emit", target]) == 0
         source = capsys.readouterr().out
@@ -60,7 +73,7 @@ def test_write_produces_the_artifacts(tmp_path, capsys: pytest.CaptureFixture[st
 @pytest.mark.parametrize(
     ("argv", "code"),
     [
-        (["derive", "--format", "html"], "unknown-format"),
+        (["derive", "--format", "pdf"], "unknown-format"),
         (["derive", "--emit", "jax"], "unknown-target"),
         (["derive", "--norm", "batchnrom"], "unknown-norm"),
     ],
