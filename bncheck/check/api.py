@@ -4,10 +4,11 @@ A CS231n notebook user checks a layer in one line::
 
     bncheck.check_backward(batchnorm_forward, batchnorm_backward)
 
-Callables run in this process (a notebook's functions cannot be sent to another);
-a path runs in a child process, as ``bncheck verify`` does. What a run is asked to do
-(``VerifyOptions``, its battery, the preset a name picks) is ``bncheck.check.options``,
-re-exported here.
+Callables run in this process (a notebook's functions cannot be sent to another), with
+no time limit; with ``timeout=``, in a forked worker that is killed at the limit
+(``check/worker.py``). A path runs in a child process, as ``bncheck verify`` does. What a
+run is asked to do (``VerifyOptions``, its battery, the preset a name picks) is
+``bncheck.check.options``, re-exported here.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
+import math
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -209,8 +211,12 @@ def verify_file(text: str, options: VerifyOptions | None = None) -> VerifyResult
     return FileResult(str(path), options.seed, tuple(rows[name] for name, _ in found))
 
 
-def _in_process(funcs: dict[str, Any], style: str, options: VerifyOptions) -> VerifyResult:
-    """Callables from this process (a notebook's): run here, with no sandbox."""
+def _in_process(
+    funcs: dict[str, Any], style: str, options: VerifyOptions, timeout: float | None = None
+) -> VerifyResult:
+    """Callables from this process (a notebook's), with no sandbox: here when ``timeout`` is
+    None; else in a forked worker, killed when ``timeout`` seconds pass (``worker.py``)."""
+    from bncheck.check import worker
     from bncheck.runner import calls
 
     names = {role: getattr(f, "__name__", role) for role, f in funcs.items()}
@@ -223,11 +229,25 @@ def _in_process(funcs: dict[str, Any], style: str, options: VerifyOptions) -> Ve
     for f in funcs.values():
         with contextlib.suppress(TypeError, OSError):  # builtins and lambdas have no file
             files.add(str(Path(inspect.getfile(f)).resolve()))
+    refs: list[References] = []
     try:
-        replies = calls.execute(plan.ops, funcs, files)  # each call gets its own copy
+        if timeout is None:
+            replies = calls.execute(plan.ops, funcs, files)  # each call gets its own copy
+        else:  # the references are computed here while the worker makes the calls
+            shown = {role: str(n) for role, n in names.items()}
+            replies = worker.run(
+                plan.ops,
+                funcs,
+                files,
+                timeout,
+                reply_bytes(plan),
+                shown,
+                during=lambda: refs.append(references(plan, options.checks)),
+            )
+            check_replies(target, plan.ops, replies)  # decoded: the shape judge() expects
     except calls.CallFailed as failed:
         raise failure_error(target, failed.info) from None
-    return judge(target, plan, replies, options)
+    return judge(target, plan, replies, options, refs=refs[0] if refs else None)
 
 
 def _is_torch_function(obj: Any) -> bool:
@@ -240,6 +260,7 @@ def check_backward(
     *,
     style: str | None = None,
     options: VerifyOptions | None = None,
+    timeout: float | None = None,
     **overrides: Any,
 ) -> VerifyResult:
     """Verify a batch-norm backward; returns a frozen VerifyResult (never raises on a failed check).
@@ -249,25 +270,52 @@ def check_backward(
     ``check_backward(MyBatchNorm)``: a torch.autograd.Function subclass.
     ``check_backward("layers.py")`` or ``"layers.py:batchnorm_backward_alt"``: in a child process.
     ``overrides`` replace fields of ``options`` (seed=, spec=, shapes=, ...).
+
+    ``timeout`` (seconds). Callables run in this process and, by default (None), with **no
+    time limit**: a loop that never ends holds the session until it is interrupted. With
+    ``timeout=5`` they run in a forked worker process (Linux and other POSIX systems) that
+    is killed after 5 s, and a ``SubmissionError`` (code ``timeout``) names the callable
+    and the call; the session goes on. The worker is not a sandbox: it is your own code,
+    so it has no memory or file limits; it costs about 20-80 ms a check (more when torch
+    is loaded), and what the callables change in this process's objects (a global, a list
+    they append to) stays in the worker. A path always runs in the sandboxed child, under
+    ``timeout`` or else ``options.timeout`` (60 s).
     """
+    if timeout is not None:
+        _check_timeout(timeout)
     options = dataclasses.replace(options or VerifyOptions(), style=style, **overrides)
     if isinstance(forward, (str, Path)):
-        return verify(str(forward), options)
+        return verify(str(forward), _with_timeout(options, timeout))
     if isinstance(forward, ModuleType):
         path = getattr(forward, "__file__", None)
         if path is None:
             raise UsageError(f"module {forward.__name__} has no file", "pass its functions instead")
-        return verify(path, options)
+        return verify(path, _with_timeout(options, timeout))
     if _is_torch_function(forward):
-        return _in_process({"function": forward}, "torch", options)
+        return _in_process({"function": forward}, "torch", options, timeout)
     if not callable(forward):
         raise UsageError(
             f"check_backward takes callables, a module or a path, not {type(forward).__name__}",
             "e.g. check_backward(batchnorm_forward, batchnorm_backward)",
         )
     if backward is not None:
-        return _in_process({"forward": forward, "backward": backward}, "cs231n", options)
-    return _in_process({"backward": forward}, "plain", options)
+        funcs = {"forward": forward, "backward": backward}
+        return _in_process(funcs, "cs231n", options, timeout)
+    return _in_process({"backward": forward}, "plain", options, timeout)
+
+
+def _check_timeout(timeout: Any) -> None:
+    """A number of seconds above 0 and at most a day, as the sandbox's limit must be."""
+    number = isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
+    if not (number and math.isfinite(timeout) and 0 < timeout <= 86_400):
+        raise UsageError(
+            f"timeout must be a number of seconds above 0 and at most 86400, not {timeout!r}",
+            "e.g. timeout=10, or timeout=None for no limit on callables",
+        )
+
+
+def _with_timeout(options: VerifyOptions, timeout: float | None) -> VerifyOptions:
+    return options if timeout is None else dataclasses.replace(options, timeout=float(timeout))
 
 
 def assert_gradients_close(*args: Any, **kwargs: Any) -> VerifyResult:

@@ -37,7 +37,9 @@ class VerifyOptions:
     shapes: tuple[tuple[int, ...], ...] = ()  # () : the battery's own shapes
     degenerate: bool = True
     dtype: str = "float64"  # of the inputs; "float32" for code that computes in float32
-    timeout: float = 60.0  # seconds, for a submission run in a child process
+    # seconds, the sandboxed child's limit (a file). Callables run in this process with no
+    # limit unless check_backward(..., timeout=S) is given (a forked worker: check/worker.py)
+    timeout: float = 60.0
     steps_table: bool = False
     checks: CheckOptions = field(default_factory=CheckOptions)
     policy: Policy = field(default_factory=Policy)  # what the sandboxed child may not do
