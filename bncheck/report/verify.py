@@ -95,47 +95,81 @@ def _(r: FileResult) -> str:
     return "\n".join(lines)
 
 
+# HTML colours that read on Jupyter's light and dark themes; a failing row is tinted.
+_CSS_STATUS = {
+    True: "color:#2e7d32",  # green
+    False: "color:#c62828;font-weight:bold",  # red, bold
+    None: "color:#808080",  # grey: skipped
+}
+_CSS_FAILED_ROW = "background:rgba(198,40,40,0.12)"
+_CSS_FILE_STATUS = {"ok": _CSS_STATUS[True], "FAIL": _CSS_STATUS[False]}
+_CSS_FILE_STATUS["error"] = _CSS_FILE_STATUS["FAIL"]  # "not implemented": grey, as a skip
+
+
+def _verdict_html(passed: bool, verdict: str, read_it: str = "") -> str:
+    """The verdict, large and coloured, with the "Read it:" sentence under it, before the
+    table: what a student must not miss comes first."""
+    esc = _html.escape
+    colour = "#2e7d32" if passed else "#c62828"
+    out = f"<p style='font-size:1.2em;color:{colour};margin:0.5em 0'><b>{esc(verdict)}</b></p>"
+    if read_it:
+        out += (
+            f"<p style='border-left:4px solid {colour};padding:0.2em 0.6em;margin:0.5em 0'>"
+            f"{esc(read_it)}</p>"
+        )
+    return out
+
+
+def _row(cells: tuple[str, ...], status: int, css: str, failed: bool) -> str:
+    """One <tr>: the cell ``status`` styled with ``css``, the whole row tinted if it failed."""
+    esc = _html.escape
+    tds = "".join(
+        f"<td style='{css}'>{esc(c)}</td>" if k == status else f"<td>{esc(c)}</td>"
+        for k, c in enumerate(cells)
+    )
+    return f"<tr style='{_CSS_FAILED_ROW}'>{tds}</tr>" if failed else f"<tr>{tds}</tr>"
+
+
+def _check_row(c: CheckResult) -> str:
+    cells = (
+        c.status,
+        c.title,
+        _num(c.max_abs_err, "-"),
+        _num(c.max_rel_err, "-"),
+        c.worst if c.passed is False else "",
+        c.message if c.passed is not True else "",
+    )
+    return _row(cells, 0, _CSS_STATUS[c.passed], c.passed is False)
+
+
 def html(r: VerifyResult | FileResult) -> str:
-    """A table for Jupyter (``VerifyResult._repr_html_``, ``FileResult._repr_html_``)."""
+    """A table for Jupyter (``VerifyResult._repr_html_``, ``FileResult._repr_html_``): the
+    verdict and its reading first, then the rows (FAIL red and bold, its row tinted), the
+    diagnosis, notes and conventions."""
+    esc = _html.escape
     if isinstance(r, FileResult):
-        esc = _html.escape
         head = "".join(f"<th>{esc(c)}</th>" for c in _SUMMARY)
         body = "".join(
-            "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>"
-            for row in _summary_rows(r)
+            _row(row, 3, _CSS_FILE_STATUS.get(f.status, _CSS_STATUS[None]), f.passed is False)
+            for f, row in zip(r.functions, _summary_rows(r), strict=True)
         )
         details = "".join(html(f.result) for f in r.functions if f.result is not None)
         return (
             f"<div><b>bncheck verify</b> {esc(r.target)} (seed {r.seed})"
-            f"<table><tr>{head}</tr>{body}</table><p><b>{esc(r.verdict)}</b></p>{details}</div>"
+            f"{_verdict_html(r.passed, r.verdict)}"
+            f"<table><tr>{head}</tr>{body}</table>{details}</div>"
         )
-    esc = _html.escape
-    rows = "".join(
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>".format(
-            *(
-                esc(s)
-                for s in (
-                    c.status,
-                    c.title,
-                    _num(c.max_abs_err, "-"),
-                    _num(c.max_rel_err, "-"),
-                    c.worst if c.passed is False else "",
-                    c.message if c.passed is not True else "",
-                )
-            )
-        )
-        for c in r.checks
-    )
-    colour = "green" if r.passed else "red"
+    rows = "".join(_check_row(c) for c in r.checks)
     conv = "; ".join(f"{esc(k)}: {esc(v)}" for k, v in r.conventions)
+    notes = "".join(f"<p>note: {esc(n)}</p>" for n in r.notes)
     found = _diagnosis.html(r.diagnosis) if _diagnosis.shown(r.diagnosis) else ""
     return (
         f"<div><b>bncheck verify</b> {esc(r.target)} "
         f"(style {esc(r.style)}, seed {r.seed})"
+        f"{_verdict_html(r.passed, r.verdict, r.read_it)}"
         "<table><tr><th></th><th>check</th><th>max |diff|</th><th>max rel</th>"
         f"<th>worst</th><th>message</th></tr>{rows}</table>"
-        f"<p style='color:{colour}'><b>{esc(r.verdict)}</b></p>"
-        f"<p>{esc(r.read_it)}</p>{found}"
+        f"{found}{notes}"
         f"<p><small>{conv}</small></p></div>"
     )
 

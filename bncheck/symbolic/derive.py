@@ -101,6 +101,23 @@ class Derivation:
     def steps(self) -> tuple[Step, ...]:
         return self.forward + self.staged + self.compact
 
+    def __repr__(self) -> str:  # the whole dataclass would be pages of SymPy
+        return (
+            f"Derivation({self.spec.name}: {len(self.forward)} forward, "
+            f"{len(self.staged)} staged, {len(self.compact)} compact steps)"
+        )
+
+    # Jupyter looks for these on the object; the renderers (bncheck.report.notebook) load on use.
+    def _repr_markdown_(self) -> str:
+        from bncheck.report.notebook import derivation_markdown
+
+        return derivation_markdown(self)
+
+    def _repr_latex_(self) -> str:
+        from bncheck.report.notebook import derivation_latex
+
+        return derivation_latex(self)
+
 
 def _forward_steps(f: Forward) -> tuple[Step, ...]:
     norm = "1/m, biased as in the paper" if f.variance == "biased" else "1/(m-1), unbiased"
