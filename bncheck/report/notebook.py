@@ -16,17 +16,11 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from bncheck.emit.document import group_notes
+from bncheck.emit.document import SECTIONS, group_notes
 from bncheck.emit.notation import to_code_text, to_latex
 from bncheck.symbolic.derive import Derivation, Step
 
 __all__ = ["demo_html", "derivation_latex", "derivation_markdown"]
-
-_SECTIONS = (
-    ("forward", "Forward pass (the paper's Algorithm 1)"),
-    ("staged", "Backward pass, staged (the paper's Section 3)"),
-    ("compact", "Backward pass, compact form"),
-)
 
 # Markdown would read these in prose: 0.9*running*... turns italic, a | ends a table cell.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|$#])")
@@ -55,7 +49,7 @@ def _rows(step: Step) -> list[str]:
 
 def _numbered(d: Derivation) -> Iterator[tuple[str, int, Step]]:
     number = 0
-    for attr, title in _SECTIONS:
+    for attr, title in SECTIONS:
         for step in getattr(d, attr):
             number += 1
             yield title, number, step
