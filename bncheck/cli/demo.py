@@ -40,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--steps",
         type=int,
-        help="gradient steps (default 20 for mean-dependence, 100 for tiny-init)",
+        help="gradient steps (default 20 for mean-dependence, 100 for tiny-init, 500 per run "
+        "for learning-rate)",
     )
     parser.add_argument("--lr", type=float, help="learning rate (default 0.1)")
     parser.add_argument(
