@@ -88,7 +88,14 @@ def _scale_invariance(r: ScaleInvariance) -> dict[str, Any]:
 
 @_body.register
 def _tiny_init(r: TinyInit) -> dict[str, Any]:
+    digits = r.options.data == "digits"
     return {
+        # synthetic: Gaussian blobs; digits: scikit-learn's real 8x8 handwritten digits
+        "data": r.options.data,
+        "features": r.features,
+        "classes": r.classes,
+        "examples": r.examples,  # the one full batch
+        "held_out": r.held_out,  # digits for the held-out accuracy (0 on synthetic data)
         "chance_loss": r.chance_loss,
         # chaotic: one ulp on every input moves the last loss by more than this share of it
         "chaos_threshold": CHAOS,
@@ -102,6 +109,8 @@ def _tiny_init(r: TinyInit) -> dict[str, Any]:
                 "raw_scales": list(t.raw_scales),
                 "losses": list(t.losses),
                 "accuracy": t.accuracy,
+                # on the held-out digits, BN with the training batch's statistics
+                "held_out_accuracy": t.val_accuracy if digits else None,
                 "trained": t.trained,
                 # |change of the last loss| when every input moves by one ulp
                 "sensitivity": t.sensitivity,

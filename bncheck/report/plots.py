@@ -53,7 +53,8 @@ def _tiny_init(plt: Any, r: Any) -> Any:
     for t, style in zip(r.results, styles, strict=False):
         ax.plot(range(len(t.losses)), t.losses, style, linewidth=2, label=t.config.label)
     o = r.options
-    title = f"W ~ U(−{o.init:g}, {o.init:g}), {o.depth} layers"
+    data = f"{r.examples} real digits" if o.data == "digits" else "synthetic blobs"
+    title = f"W ~ U(−{o.init:g}, {o.init:g}), {o.depth} layers, {data}"
     ax.set(xlabel="step", ylabel="cross-entropy", title=title)
     return fig, (ax,)
 

@@ -27,7 +27,7 @@ TRANSCRIPTS = sorted((ROOT / "cli").glob("*.txt"))
 
 # tiny-init's small numbers are results, not round-off (the scale collapses to 1.1e-17), and
 # it shows no digits that depend on the CPU: its numbers must all keep their printed digits.
-FLOORS = {"demo-tiny-init": 0.0}
+FLOORS = {"demo-tiny-init": 0.0, "demo-tiny-init-digits": 0.0}
 
 
 def record(command: str, monkeypatch: pytest.MonkeyPatch, files: Path | None = None) -> str:
