@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--steps",
         type=int,
         help="gradient steps (default 20 for mean-dependence, 100 for tiny-init, 500 per run "
-        "for learning-rate)",
+        "for learning-rate); epochs for batch-noise (default 20)",
     )
     parser.add_argument("--lr", type=float, help="learning rate (default 0.1)")
     parser.add_argument(
