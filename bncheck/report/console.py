@@ -13,7 +13,7 @@ from typing import IO
 from rich.console import Console
 from rich.text import Text
 
-__all__ = ["make_console", "one_line", "prose", "wants_color"]
+__all__ = ["make_console", "one_line", "prose", "rule", "wants_color"]
 
 PLAIN_WIDTH = 100  # fixed off a TTY, so transcripts do not depend on the terminal
 
@@ -61,3 +61,10 @@ def one_line(console: Console, text: str, note: str = "", *, style: str = "", ga
     if note:
         line.append(" " * gap + note, style="dim")
     console.print(line, soft_wrap=True)
+
+
+def rule(console: Console, title: str) -> None:
+    """A section's title on a horizontal rule, as the demos' reports use it."""
+    from rich.rule import Rule
+
+    console.print(Rule(Text(title), style="cyan"))

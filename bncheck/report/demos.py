@@ -12,15 +12,13 @@ import math
 
 import sympy as sp
 from rich.console import Console
-from rich.rule import Rule
 from rich.table import Table
-from rich.text import Text
 from sympy.printing.str import StrPrinter
 
 from bncheck.demos.mean_dependence import MeanDependence, Run
 from bncheck.demos.scale_invariance import ScaleInvariance
 from bncheck.demos.tiny_init import CHAOS, TinyInit, Trained
-from bncheck.report.console import one_line, prose
+from bncheck.report.console import one_line, prose, rule
 
 __all__ = [
     "conclude_mean_dependence",
@@ -72,10 +70,6 @@ def _shown_steps(n: int, brief: bool) -> list[int | None]:
     else:
         picks = [*range(10), None, *range(n - 5, n)]  # type: ignore[list-item]
     return [p for p in picks if p is None or 0 <= p < n]
-
-
-def _rule(console: Console, title: str) -> None:
-    console.print(Rule(Text(title), style="cyan"))
 
 
 def _eq(console: Console, lhs: str, rhs: str, note: str = "") -> None:
@@ -133,7 +127,7 @@ def print_mean_dependence(console: Console, r: MeanDependence, brief: bool = Fal
         "Layer x = u + b, normalized x̂ = x − E[x], loss ℓ = Σᵢ (x̂ᵢ − tᵢ)² / (2m) per feature; "
         f"m = {o.m} examples, {o.d} features, target t with mean ≈ 2, lr = {o.lr}, seed {o.seed}.",
     )
-    _rule(console, "SymPy, for a symbolic batch size m")
+    rule(console, "SymPy, for a symbolic batch size m")
     _eq(console, "x̂ᵢ", line(s.xhat))
     _eq(console, "∂x̂ᵢ/∂b", f"{line(s.dxhat_db_chain)} = {line(s.dxhat_db)}", "E[x] moves with b")
     _eq(console, "∂ℓ/∂b", line(s.dl_db), "the full gradient: b never moves")
@@ -150,7 +144,7 @@ def print_mean_dependence(console: Console, r: MeanDependence, brief: bool = Fal
             "  Yes: Δb is one number per feature, added to every example, so its batch mean "
             "is m·Δb/m = Δb. That is why it cancels in x + Δb − E[x + Δb].",
         )
-    _rule(console, "Gradient descent on b")
+    rule(console, "Gradient descent on b")
     console.print(_runs_table(r.naive, r.full, brief))
     prose(
         console,
@@ -158,7 +152,7 @@ def print_mean_dependence(console: Console, r: MeanDependence, brief: bool = Fal
         style="dim",
     )
     if not brief:
-        _rule(console, "The scaled variant: x = w·u, x̂ = (x − E[x]) / std(x), eps = 0")
+        rule(console, "The scaled variant: x = w·u, x̂ = (x − E[x]) / std(x), eps = 0")
         _eq(console, "∂x̂ᵢ/∂w", line(s.dxhat_dw), "SymPy, w > 0: x̂ does not depend on w")
         _eq(console, "∂x̂ᵢ/∂w |E[x], std fixed", line(s.dxhat_dw_naive), "the naive Jacobian")
         console.print(_runs_table(r.scaled_naive, r.scaled_full, brief))
@@ -206,15 +200,15 @@ def print_scale_invariance(console: Console, r: ScaleInvariance) -> None:
         "so they are exact only when eps = 0 or eps scales with a² (eps -> a²·eps).",
     )
     m, d_in, d_out = r.sizes
-    _rule(console, f"SymPy, every entry, batch {m}, W of shape {d_in}×{d_out}")
+    rule(console, f"SymPy, every entry, batch {m}, W of shape {d_in}×{d_out}")
     proofs = Table(show_edge=False, pad_edge=False)
     proofs.add_column("identity")
-    for rule in _RULES:
-        proofs.add_column(rule, justify="center")
+    for eps_rule in _RULES:
+        proofs.add_column(eps_rule, justify="center")
     for name, spelled in _NAMES.items():
         cells = []
-        for rule in _RULES:
-            found = [i for i in r.identities if i.name == name and i.eps_rule == rule]
+        for eps_rule in _RULES:
+            found = [i for i in r.identities if i.name == name and i.eps_rule == eps_rule]
             if not found:
                 cells.append("—")
             elif found[0].holds:
@@ -229,7 +223,7 @@ def print_scale_invariance(console: Console, r: ScaleInvariance) -> None:
         "not an identity: the difference is non-zero at a point (a = 2).",
         style="dim",
     )
-    _rule(console, f"Numbers: batch {o.m}, W of shape {o.d_in}×{o.d_out}, seed {o.seed}")
+    rule(console, f"Numbers: batch {o.m}, W of shape {o.d_in}×{o.d_out}, seed {o.seed}")
     table = Table(show_edge=False, pad_edge=False)
     e = f"{o.eps:g}"
     headers = (
@@ -331,7 +325,7 @@ def print_tiny_init(console: Console, r: TinyInit) -> None:
         f"{o.depth - 1} tanh layers of width {o.width}, softmax; gradient descent, lr = {o.lr}, "
         f"{o.steps} steps, seed {o.seed}. BN's backward is the code bncheck emits from SymPy.",
     )
-    _rule(console, "Scale of each layer's input to tanh / softmax at initialisation (std)")
+    rule(console, "Scale of each layer's input to tanh / softmax at initialisation (std)")
     scales = Table(show_edge=False, pad_edge=False)
     scales.add_column("layer", justify="right")
     for t in r.results:
@@ -339,7 +333,7 @@ def print_tiny_init(console: Console, r: TinyInit) -> None:
     for k in range(o.depth):
         scales.add_row(str(k + 1), *(f"{t.scales[k]:.1e}" for t in r.results))
     console.print(scales)
-    _rule(console, f"Cross-entropy after {o.steps} steps (ln {r.classes} = {r.chance_loss:.4f})")
+    rule(console, f"Cross-entropy after {o.steps} steps (ln {r.classes} = {r.chance_loss:.4f})")
     runs = Table(show_edge=False, pad_edge=False)
     headers = ["network", "loss at step 0", f"loss at step {o.steps}", "accuracy", "trained?"]
     if digits:

@@ -7,12 +7,10 @@ import math
 from typing import Any
 
 from rich.console import Console
-from rich.rule import Rule
 from rich.table import Table
-from rich.text import Text
 
 from bncheck.demos.batch_noise import BatchNoise, Setting
-from bncheck.report.console import prose
+from bncheck.report.console import prose, rule
 
 __all__ = ["body", "conclude", "draw", "show", "verdict"]
 
@@ -68,10 +66,6 @@ def conclude(r: BatchNoise) -> str:
         f"({_compared(r, small, large)}), and {_pm(control, 'gap')} at {control.label} "
         f"({_compared(r, control, large)}; {len(small.runs)} seeds, 95% paired t-intervals)."
     )
-
-
-def _rule(console: Console, title: str) -> None:
-    console.print(Rule(Text(title), style="cyan"))
 
 
 def _spread_table(r: BatchNoise) -> Table:
@@ -139,7 +133,7 @@ def show(console: Console, r: BatchNoise) -> None:
         f"(standardised); MLP {widths}, BN + ReLU after each hidden layer, He init, seed "
         f"{o.seed}. BN's backward is the code bncheck emits from SymPy.",
     )
-    _rule(console, f"1. Training example {o.example}'s x̂ in BN over {o.draws:,} random batches")
+    rule(console, f"1. Training example {o.example}'s x̂ in BN over {o.draws:,} random batches")
     prose(
         console,
         "The first layer's pre-activations z = x·W₁ at initialisation, in train mode (batch "
@@ -158,7 +152,7 @@ def show(console: Console, r: BatchNoise) -> None:
         f"1/√m has -0.5 (√(m − 1)/m, the example being one of its own batch: "
         f"{nz.exact_slope:.3f}).",
     )
-    _rule(console, f"2. Train/validation gap with BN after {o.steps} epochs (--steps)")
+    rule(console, f"2. Train/validation gap with BN after {o.steps} epochs (--steps)")
     prose(
         console,
         f"Held equal: the examples seen ({o.steps} epochs of {r.n_train:,}) and the step per "

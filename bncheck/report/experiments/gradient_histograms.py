@@ -7,12 +7,10 @@ from dataclasses import asdict
 from typing import Any
 
 from rich.console import Console
-from rich.rule import Rule
 from rich.table import Table
-from rich.text import Text
 
 from bncheck.demos.gradient_histograms import GAUSSIAN_BEYOND_3SD, GradientHistograms, Network
-from bncheck.report.console import prose
+from bncheck.report.console import prose, rule
 from bncheck.spec import NormSpec
 
 __all__ = ["body", "conclude", "draw", "show"]
@@ -153,7 +151,7 @@ def show(console: Console, r: GradientHistograms) -> None:
         f"emits from SymPy). Each layer's ∂ℓ/∂W (ℓ: the batch's mean cross-entropy), every entry "
         f"of the {o.batches} batches pooled; seed {o.seed}.",
     )
-    console.print(Rule(Text(f"∂ℓ/∂W per layer at initialisation, {_setting(p)}"), style="cyan"))
+    rule(console, f"∂ℓ/∂W per layer at initialisation, {_setting(p)}")
     console.print(_layers_table(r))
     prose(
         console,
@@ -164,7 +162,7 @@ def show(console: Console, r: GradientHistograms) -> None:
         f"constant (3 of {r.features}).",
         style="dim",
     )
-    console.print(Rule(Text(f"Summary over the {o.depth} layers"), style="cyan"))
+    rule(console, f"Summary over the {o.depth} layers")
     console.print(_summary_table(r))
     prose(
         console,

@@ -11,12 +11,10 @@ import math
 from typing import Any
 
 from rich.console import Console
-from rich.rule import Rule
 from rich.table import Table
-from rich.text import Text
 
 from bncheck.demos.learning_rate import STUCK, LearningRate, Run
-from bncheck.report.console import prose
+from bncheck.report.console import prose, rule
 
 __all__ = ["body", "conclude", "draw", "show"]
 
@@ -95,10 +93,6 @@ def conclude(r: LearningRate) -> str:
         f"validation accuracy {_steps(r, fast_plain)} without BN, {_steps(r, fast_bn)} with BN "
         f"({_times(r.steps_ratio)}{where}; the paper: 14×)."
     )
-
-
-def _rule(console: Console, title: str) -> None:
-    console.print(Rule(Text(title), style="cyan"))
 
 
 def _grid(r: LearningRate) -> Table:
@@ -181,9 +175,9 @@ def show(console: Console, r: LearningRate) -> None:
         "them).",
         "dim",
     )
-    _rule(console, f"Each rate: stable?, steps to {_target(r)} validation accuracy, final accuracy")
+    rule(console, f"Each rate: stable?, steps to {_target(r)} validation accuracy, final accuracy")
     console.print(_grid(r))
-    _rule(console, "Summary, beside the paper (Inception on ImageNet)")
+    rule(console, "Summary, beside the paper (Inception on ImageNet)")
     console.print(_summary(r))
     prose(
         console,
