@@ -182,7 +182,10 @@ def run(args: argparse.Namespace, console: Any) -> int:
         "bncheck verify YOUR_FILE.py": "your own batch norm",
         f"bncheck verify --example {OTHER_BUG}": "another classic mistake",
         f"bncheck verify --example {FAMILY_CORRECT}": "a correct layer norm",
-        **{f"bncheck demo {demo}": "" for demo in DEMOS},
+        **{
+            f"bncheck demo {name}": "needs the teach extra" if demo.digits else ""
+            for name, demo in DEMOS.items()
+        },
     }
     width = max(map(len, commands))
     for command, note in commands.items():
