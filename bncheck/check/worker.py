@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import select
 import signal
 import sys
 import tempfile
@@ -37,7 +36,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from bncheck.errors import SubmissionError, UsageError
-from bncheck.runner import calls, folders, progress, protocol
+from bncheck.runner import calls, folders, progress, protocol, waiting
 
 __all__ = ["available", "run"]
 
@@ -115,32 +114,15 @@ class _Worker:
         except (AttributeError, OSError):
             self.pidfd = -1
 
-    def _ended(self) -> bool:
-        try:  # WNOWAIT: left unreaped, so its pid cannot name another process yet
-            return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-        except ChildProcessError:  # reaped by someone else (SIGCHLD ignored)
-            return True
-
     def wait(self, deadline: float) -> bool:
         """Wait until it ends or ``deadline`` (monotonic) passes; False when it did not end."""
-        if self.pidfd >= 0:
-            poller = select.poll()
-            poller.register(self.pidfd, select.POLLIN)
-            return bool(poller.poll(max(deadline - time.monotonic(), 0.0) * 1000))
-        delay = 0.001
-        while not self._ended():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            time.sleep(min(delay, remaining))
-            delay = min(2 * delay, 0.01)
-        return True
+        return waiting.wait_until(self.pid, deadline, self.pidfd)
 
     def end(self) -> int | None:
         """SIGKILL unless it has ended, then reap it: its exit code (-N: killed by signal N),
         or None when something else reaped it. Idempotent; never leaves a zombie."""
         if self.status is None and self.pid:
-            if not self._ended():
+            if not waiting.ended(self.pid):
                 self.killed = True
                 with contextlib.suppress(ProcessLookupError):
                     if self.pidfd >= 0:

@@ -32,12 +32,12 @@ from bncheck.runner.sandbox import (
     Job,
     Outcome,
     Running,
-    _ended,
     _error,
     _refusals,
     _size,
     _tail,
 )
+from bncheck.runner.waiting import ended
 
 __all__ = ["send_all", "wait_all"]
 
@@ -110,7 +110,7 @@ def _watch(running: Running, n: int, wall: float) -> tuple[int, bool]:
     """
     done, since = 0, None
     while True:
-        if _ended(running.process.pid):
+        if ended(running.process.pid):
             return done, running._expired.is_set()
         if since is None and os.path.exists(running.io / progress.FILE):
             since = time.monotonic()

@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
 import signal
 import site
 import subprocess
@@ -43,6 +42,7 @@ from typing import Any
 from bncheck.errors import MissingDependencyError, SubmissionError
 from bncheck.runner import folders, namespaces, progress, protocol
 from bncheck.runner.limits import Limits, Policy, clean_text
+from bncheck.runner.waiting import ended, wait_until
 
 __all__ = ["Job", "Outcome", "Running", "spawn", "start"]
 
@@ -148,7 +148,7 @@ class Running:
 
     def _expire(self) -> None:
         with self._lock:
-            if self.process.returncode is None and not _ended(self.process.pid):
+            if self.process.returncode is None and not ended(self.process.pid):
                 self._expired.set()
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(self.process.pid, signal.SIGKILL)
@@ -188,7 +188,7 @@ class Running:
             self.close()
 
     def _wait(self) -> Outcome:
-        finished = _wait_until(self.process, self.started + self.limits.wall)
+        finished = wait_until(self.process.pid, self.started + self.limits.wall)
         timed_out = not finished or self._expired.is_set()
         seconds = time.monotonic() - self.started
         self._kill()  # whatever it started, in its process group or namespace
@@ -266,42 +266,6 @@ class Running:
             output,
             refusals,
         )
-
-
-def _ended(pid: int) -> bool:
-    """The child has ended; it is not reaped (WNOWAIT), so its pid still names its group."""
-    try:
-        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-    except ChildProcessError:
-        return True
-
-
-def _wait_until(process: subprocess.Popen[bytes], deadline: float) -> bool:
-    """Wait for the process to end by ``deadline`` (monotonic); False when it did not.
-
-    It is left unreaped for ``_kill``. A pidfd (Linux 5.3+) wakes the moment the process
-    ends; elsewhere a short poll (Popen.wait(timeout) would reap it, and sleeps up to
-    50 ms between looks, a tenth of a whole verify).
-    """
-    try:
-        fd = os.pidfd_open(process.pid)
-    except (AttributeError, OSError):  # not Linux, or an old kernel
-        fd = -1
-    if fd >= 0:
-        try:
-            poller = select.poll()  # not select(): it fails for descriptors past 1023
-            poller.register(fd, select.POLLIN)
-            return bool(poller.poll(max(deadline - time.monotonic(), 0.0) * 1000))
-        finally:
-            os.close(fd)
-    delay = 0.001
-    while not _ended(process.pid):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        time.sleep(min(delay, remaining))
-        delay = min(2 * delay, 0.01)
-    return True
 
 
 def _size(path: Path) -> int:
