@@ -12,6 +12,7 @@ import sympy as sp
 from bncheck.names import NAMES, Name
 
 __all__ = [
+    "SPELLED",
     "equation_latex",
     "equation_unicode",
     "to_code_text",
@@ -19,8 +20,9 @@ __all__ = [
     "to_unicode",
 ]
 
-# RMSNorm's statistic, the mean square; not (yet) in bncheck.names, which is batch norm's.
-_NAMES: dict[str, Name] = {
+# Every name as the equations spell it: bncheck.names, and RMSNorm's mean square (not in
+# bncheck.names, which is batch norm's).
+SPELLED: dict[str, Name] = {
     **NAMES,
     "ms": Name("ms", r"\overline{x^{2}}", "ms", "the mean square, Σ x² / m (RMSNorm)"),
 }
@@ -37,14 +39,14 @@ def _grad_name(code: str, index: str, style: str) -> str:
     base = code[1:]
     if style == "latex":
         sub = f"_{{{index}}}" if index else ""
-        return rf"\frac{{\partial \ell}}{{\partial {_NAMES[base].latex}{sub}}}"
-    return f"∂ℓ/∂{_NAMES[base].unicode}{index}"
+        return rf"\frac{{\partial \ell}}{{\partial {SPELLED[base].latex}{sub}}}"
+    return f"∂ℓ/∂{SPELLED[base].unicode}{index}"
 
 
 def _name(code: str, index: str, style: str) -> str:
-    if code.startswith("d") and code[1:] in _NAMES and code != "dy":
+    if code.startswith("d") and code[1:] in SPELLED and code != "dy":
         return _grad_name(code, index, style)
-    spelled = _NAMES[code].latex if style == "latex" else _NAMES[code].unicode
+    spelled = SPELLED[code].latex if style == "latex" else SPELLED[code].unicode
     if not index:
         return spelled
     return f"{{{spelled}}}_{{{index}}}" if style == "latex" else f"{spelled}{index}"
@@ -58,7 +60,7 @@ def _display(expr: sp.Expr, style: str) -> sp.Expr:
     swaps = {
         s: sp.Symbol(_name(s.name, "", style), **s.assumptions0)
         for s in expr.free_symbols
-        if isinstance(s, sp.Symbol) and (s.name in _NAMES or s.name[1:] in _NAMES)
+        if isinstance(s, sp.Symbol) and (s.name in SPELLED or s.name[1:] in SPELLED)
     }
     return expr.xreplace(swaps)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bncheck.emit.notation import _NAMES  # with RMSNorm's ms, which bncheck.names lacks
+from bncheck.emit.notation import SPELLED  # bncheck.names and RMSNorm's ms
 
 __all__ = ["prose", "text"]
 
@@ -36,7 +36,7 @@ SYMBOLS = {
 }
 # Words that are math: RMSNorm's mean square, as the equations print it; sqrt only when
 # followed by its parenthesised argument (then it is \sqrt{...}).
-WORDS = {"ms": _NAMES["ms"].latex, "sqrt": r"\sqrt"}
+WORDS = {"ms": SPELLED["ms"].latex, "sqrt": r"\sqrt"}
 # Operators inside a formula; the two Unicode ones are also made math if found in text.
 OPERATORS = {
     "=": " = ",
