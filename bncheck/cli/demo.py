@@ -123,9 +123,9 @@ def run(args: argparse.Namespace, console: Any) -> int:
         check_writable(args.json, option="--json")
     if args.plot is not None:  # never the same file as --json
         check_writable(args.plot, refuse=[args.json] if args.json else [], option="--plot")
-        from bncheck.report.plots import require_pyplot
+        from bncheck.report.plots import require_matplotlib
 
-        require_pyplot()  # fail before the work when matplotlib is missing
+        require_matplotlib()  # fail before the work when matplotlib is missing
         _check_plot_format(args.plot)
 
     from bncheck.report.demos import print_demo

@@ -9,7 +9,6 @@ one ``$$\\begin{aligned} ... \\end{aligned}$$`` display.
 from __future__ import annotations
 
 import base64
-import contextlib
 import html as _html
 import io
 import re
@@ -133,29 +132,6 @@ def _report_html(result: object) -> str:
     return console.export_html(inline_styles=True, code_format=_PRE)
 
 
-@contextlib.contextmanager
-def _backend_kept() -> Iterator[None]:
-    """``plots.require_pyplot`` switches matplotlib to Agg; in a notebook that would stop the
-    student's own plots from showing inline, so the backend in use is put back.
-
-    rcParams first: Jupyter's inline backend hooks itself into IPython only if, while its
-    module loads, rcParams already names it (switch_backend sets rcParams afterwards)."""
-    try:
-        import matplotlib
-    except ImportError:  # nothing to keep; require_pyplot says what to install
-        yield
-        return
-    before = matplotlib.get_backend()
-    try:
-        yield
-    finally:
-        if matplotlib.get_backend() != before:
-            import matplotlib.pyplot as plt
-
-            matplotlib.rcParams["backend"] = before
-            plt.switch_backend(before)
-
-
 def _plot_html(result: object) -> str:
     """The demo's figure as an inline PNG; a one-line note when matplotlib is missing."""
     from bncheck.demos import name_of
@@ -163,17 +139,12 @@ def _plot_html(result: object) -> str:
     from bncheck.report import plots
 
     try:
-        with _backend_kept():
-            plt = plots.require_pyplot()
-            fig = plots.figure(name_of(result), result)
-            try:
-                fig.tight_layout()
-                png = io.BytesIO()
-                fig.savefig(png, format="png", dpi=100)
-            finally:
-                plt.close(fig)
+        fig = plots.figure(name_of(result), result)  # no pyplot: the notebook's backend stays
     except MissingDependencyError:
         return f"<p><i>{_html.escape(NO_PLOT)}</i></p>"
+    fig.tight_layout()
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=100)
     data = base64.b64encode(png.getvalue()).decode("ascii")
     alt = _html.escape(f"plot of the {name_of(result)} demo")
     return f'<img alt="{alt}" style="max-width:100%" src="data:image/png;base64,{data}"/>'

@@ -1,4 +1,9 @@
-"""PNG plots of the demos (matplotlib, the optional extra ``plot``; Agg backend, no display)."""
+"""Plots of the demos (matplotlib, the optional extra ``plot``), made without pyplot.
+
+The figures are ``matplotlib.figure.Figure`` objects that no backend manages: nothing global
+changes (no backend switch, no figure left open, no window), so ``bncheck demo --plot`` and a
+demo's result shown in a notebook draw the same way, and the notebook's own plots still show.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +12,27 @@ from typing import Any
 
 from bncheck.errors import MissingDependencyError
 
-__all__ = ["figure", "require_pyplot", "save_plot"]
+__all__ = ["figure", "require_matplotlib", "save_plot"]
 
 
-def require_pyplot() -> Any:
-    """matplotlib.pyplot on the Agg backend; a MissingDependencyError saying what to install."""
+class _Figures:
+    """The one piece of pyplot the draw functions use, ``subplots``, without pyplot."""
+
+    @staticmethod
+    def subplots(*args: Any, figsize: tuple[float, float] | None = None, **kwargs: Any) -> Any:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=figsize)
+        return fig, fig.subplots(*args, **kwargs)
+
+
+def require_matplotlib() -> Any:
+    """What the draw functions take as ``plt``; a MissingDependencyError saying what to install."""
     try:
-        import matplotlib
+        import matplotlib  # noqa: F401
     except ImportError:
         raise MissingDependencyError.for_module("matplotlib", "plot", "--plot") from None
-    matplotlib.use("Agg")  # files only; never opens a window
-    import matplotlib.pyplot as plt
-
-    return plt
+    return _Figures()
 
 
 def _mean_dependence(plt: Any, r: Any) -> Any:
@@ -75,7 +88,7 @@ def figure(name: str, result: Any) -> Any:
     """The demo's matplotlib figure (the caller saves or shows it, then closes it)."""
     from bncheck.report.experiments import MODULES
 
-    plt = require_pyplot()
+    plt = require_matplotlib()
     if name in MODULES:
         return MODULES[name].draw(plt, result)
     draw = {
@@ -87,8 +100,6 @@ def figure(name: str, result: Any) -> Any:
 
 
 def save_plot(name: str, result: Any, path: Path, dpi: int = 100) -> None:
-    plt = require_pyplot()
     fig = figure(name, result)
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
-    plt.close(fig)

@@ -124,7 +124,7 @@ def test_demo_html_without_matplotlib_says_what_to_install(
     def missing() -> None:
         raise MissingDependencyError.for_module("matplotlib", "plot", "the plot")
 
-    monkeypatch.setattr(plots, "require_pyplot", missing)
+    monkeypatch.setattr(plots, "require_matplotlib", missing)
     html = notebook.demo_html(mean_dependence)
     assert "<pre" in html and "<img" not in html
     notes = [line for line in re.sub(r"<[^>]+>", "\n", html).splitlines() if "pip install" in line]
